@@ -1,0 +1,641 @@
+// CPU (OpenMP) drivers of the sampling kernels over CSR/CSC/dense matrices.
+//
+// Host only. Inputs are validated while they are read (counts must be non-negative integers
+// held exactly by the dtype; indices in range; no duplicate entries) and the first problem is
+// thrown as std::invalid_argument after the parallel region. Inputs are never written to.
+#pragma once
+#include <algorithm>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <new>
+#include <sstream>
+#include <stdexcept>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#ifdef _OPENMP
+#include <omp.h>
+#endif
+
+#include "binomial.hpp"
+#include "kernels.hpp"
+#include "matrix.hpp"
+#include "philox.hpp"
+#include "philox_batch.hpp"
+
+namespace noisescale {
+namespace cpu {
+
+inline int resolve_threads(int threads) {
+#ifdef _OPENMP
+    return threads > 0 ? threads : omp_get_max_threads();
+#else
+    (void)threads;
+    return 1;
+#endif
+}
+
+// ---------------------------------------------------------------------------------------------
+// Count validation
+
+enum class Problem : int { none = 0, negative, non_integer, non_finite, too_large, index_range,
+                           duplicate };
+
+// Largest count a dtype holds exactly (float32: 2^24).
+template <class V>
+constexpr int64_t max_count() {
+    if constexpr (std::is_same_v<V, float>) return int64_t(1) << 24;
+    if constexpr (std::is_same_v<V, int32_t>) return std::numeric_limits<int32_t>::max();
+    return kMaxCount;
+}
+
+template <class V>
+inline Problem read_count(V v, int64_t* c) {
+    if constexpr (std::is_floating_point_v<V>) {
+        // Fast path: in range and whole (conversion round trip is exact only for integers).
+        if (v >= V(0) && v <= static_cast<V>(max_count<V>())) {
+            const int64_t i = static_cast<int64_t>(v);
+            if (static_cast<V>(i) == v) {
+                *c = i;
+                return Problem::none;
+            }
+        }
+        if (!std::isfinite(v)) return Problem::non_finite;
+        if (v < 0) return Problem::negative;
+        if (v != std::floor(v)) return Problem::non_integer;
+        if (v > static_cast<V>(max_count<V>())) return Problem::too_large;
+        *c = static_cast<int64_t>(v);
+    } else {
+        if (v < 0) return Problem::negative;
+        if (static_cast<int64_t>(v) > max_count<V>()) return Problem::too_large;
+        *c = static_cast<int64_t>(v);
+    }
+    return Problem::none;
+}
+
+// Branch-free check-and-convert for the hot loop; read_count() says what is wrong.
+template <class V>
+inline bool count_ok(V v, int64_t* c) {
+    if constexpr (std::is_same_v<V, float>) {
+        // float counts are <= 2^24, so the round trip goes through int32 (vectorizes on SSE2).
+        const bool in = (v >= 0.0f) & (v <= 16777216.0f);  // NaN: false
+        const float safe = in ? v : 0.0f;
+        const int32_t i = static_cast<int32_t>(safe);
+        *c = i;
+        return in & (static_cast<float>(i) == safe);
+    } else if constexpr (std::is_floating_point_v<V>) {
+        const bool in = (v >= V(0)) & (v <= static_cast<V>(max_count<V>()));  // NaN: false
+        const V safe = in ? v : V(0);
+        const int64_t i = static_cast<int64_t>(safe);
+        *c = i;
+        return in & (static_cast<V>(i) == safe);
+    } else {
+        *c = static_cast<int64_t>(v);
+        return (v >= 0) & (static_cast<int64_t>(v) <= max_count<V>());
+    }
+}
+
+// A group of up to kBatch entries of one line (row of a CSR, column of a CSC matrix).
+template <class I>
+struct Group {
+    int n = 0;
+    bool rows_major = true;
+    int64_t major = 0;       // global row (CSR) or column (CSC) of the line
+    int64_t row_offset = 0;  // global row of local row 0
+    alignas(64) int64_t counts[kBatch] = {0};
+    alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch] = {0}, c2[kBatch] = {0};  // level-0 counters
+    I minors[kBatch] = {0};
+
+    int64_t row(int i) const {
+        return rows_major ? major : row_offset + static_cast<int64_t>(minors[i]);
+    }
+    int64_t col(int i) const { return rows_major ? static_cast<int64_t>(minors[i]) : major; }
+
+    // Level-0 counters rng_counter(row(i), col(i), 0, 0) of the first n lanes.
+    void set_counters() {
+        if (rows_major) {
+            const uint64_t r = static_cast<uint64_t>(major);
+            for (int i = 0; i < n; ++i) {
+                c0[i] = static_cast<uint32_t>(minors[i]);
+                c1[i] = static_cast<uint32_t>(r);
+                c2[i] = static_cast<uint32_t>(r >> 32) & 0xFFFFu;
+            }
+        } else {
+            for (int i = 0; i < n; ++i) {
+                const uint64_t r = static_cast<uint64_t>(row_offset + minors[i]);
+                c0[i] = static_cast<uint32_t>(major);
+                c1[i] = static_cast<uint32_t>(r);
+                c2[i] = static_cast<uint32_t>(r >> 32) & 0xFFFFu;
+            }
+        }
+    }
+};
+
+// Read n entries of one line into g: counts, minor indices and level-0 Philox counters;
+// returns whether every count and index is valid and sets *sorted to false if the minor
+// indices are not strictly increasing after `prev`. Branch-free so compilers vectorize it.
+template <class V, class I>
+__attribute__((always_inline)) inline bool load_group_body(const V* data, const I* indices, int n,
+                                                           int64_t n_minor, int64_t prev,
+                                                           bool* sorted, Group<I>& g) {
+    bool ok = true, inc = static_cast<int64_t>(indices[0]) > prev;
+    for (int i = 0; i < n; ++i) {
+        const I minor = indices[i];
+        ok &= (minor >= 0) & (static_cast<int64_t>(minor) < n_minor);
+        ok &= count_ok(data[i], &g.counts[i]);
+        g.minors[i] = minor;
+    }
+    for (int i = 1; i < n; ++i) inc &= indices[i] > indices[i - 1];
+    *sorted &= inc;
+    g.n = n;
+    g.set_counters();
+    return ok;
+}
+
+template <class V, class I>
+using LoadGroupFn = bool (*)(const V*, const I*, int, int64_t, int64_t, bool*, Group<I>&);
+
+template <class V, class I>
+inline bool load_group_generic(const V* data, const I* indices, int n, int64_t n_minor,
+                               int64_t prev, bool* sorted, Group<I>& g) {
+    return load_group_body(data, indices, n, n_minor, prev, sorted, g);
+}
+
+#ifdef NOISESCALE_X86_SIMD
+template <class V, class I>
+__attribute__((target("avx512f,avx512dq,avx512vl,avx512bw"))) inline bool load_group_avx512(
+    const V* data, const I* indices, int n, int64_t n_minor, int64_t prev, bool* sorted,
+    Group<I>& g) {
+    return load_group_body(data, indices, n, n_minor, prev, sorted, g);
+}
+
+template <class V, class I>
+__attribute__((target("avx2"))) inline bool load_group_avx2(const V* data, const I* indices, int n,
+                                                            int64_t n_minor, int64_t prev,
+                                                            bool* sorted, Group<I>& g) {
+    return load_group_body(data, indices, n, n_minor, prev, sorted, g);
+}
+#endif
+
+// load_group for the instruction set batch_impl() chose.
+template <class V, class I>
+inline LoadGroupFn<V, I> load_group_impl() {
+#ifdef NOISESCALE_X86_SIMD
+    const std::string isa = batch_impl().isa;
+    if (isa == "avx512") return &load_group_avx512<V, I>;
+    if (isa == "avx2") return &load_group_avx2<V, I>;
+#endif
+    return &load_group_generic<V, I>;
+}
+
+// First problem found: the smallest storage position wins so the message is reproducible.
+struct FirstProblem {
+    std::atomic<bool> any{false};
+    Problem what = Problem::none;
+    int64_t pos = std::numeric_limits<int64_t>::max();
+    int64_t row = -1, col = -1;
+    double value = 0.0;
+
+    void record(Problem p, int64_t at, int64_t r, int64_t c, double v) {
+#pragma omp critical(noisescale_first_problem)
+        {
+            if (at < pos) {
+                what = p;
+                pos = at;
+                row = r;
+                col = c;
+                value = v;
+            }
+        }
+        any.store(true, std::memory_order_relaxed);
+    }
+
+    void raise_if_any(int64_t n_cols_for_range = -1) const {
+        if (what == Problem::none) return;
+        std::ostringstream m;
+        m.precision(17);
+        switch (what) {
+            case Problem::negative:
+                m << "counts must be non-negative, found " << value;
+                break;
+            case Problem::non_integer:
+                m << "counts must be whole numbers, found " << value;
+                break;
+            case Problem::non_finite:
+                m << "counts must be finite, found " << value;
+                break;
+            case Problem::too_large:
+                m << "count " << value << " is larger than this dtype holds exactly "
+                  << "(float32: 2^24; otherwise 2^53); convert the matrix to int64 or float64";
+                break;
+            case Problem::index_range:
+                m << "index " << static_cast<int64_t>(value) << " is out of range [0, "
+                  << n_cols_for_range << ")";
+                break;
+            case Problem::duplicate:
+                m << "duplicate entries for the same (row, column); call "
+                     "sum_duplicates() on the matrix first";
+                break;
+            default:
+                m << "invalid input";
+        }
+        if (row >= 0) m << " at row " << row;
+        if (col >= 0) m << ", column " << col;
+        throw std::invalid_argument(m.str());
+    }
+};
+
+// Split lines [0, n_major) into blocks of similar work (entries + lines), independent of the
+// thread count so the output layout never depends on it.
+template <class I>
+std::vector<int64_t> split_lines(const I* indptr, int64_t n_major) {
+    const int64_t nnz = n_major == 0 ? 0 : static_cast<int64_t>(indptr[n_major]);
+    const int64_t work = nnz + n_major;
+    const int64_t target = 1 << 15;
+    const int64_t nblocks = std::max<int64_t>(1, std::min<int64_t>(n_major, work / target));
+    std::vector<int64_t> bounds(static_cast<size_t>(nblocks) + 1, n_major);
+    bounds[0] = 0;
+    int64_t m = 0;
+    for (int64_t b = 1; b < nblocks; ++b) {
+        const int64_t goal = work * b / nblocks;
+        while (m < n_major && static_cast<int64_t>(indptr[m]) + m < goal) ++m;
+        bounds[static_cast<size_t>(b)] = m;
+    }
+    return bounds;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Thinning
+
+// Thin a group through all levels; vals[l * kBatch + i] receives entry i's count after level
+// l. Each level is drawn for the whole group at once (SIMD Philox and table inversion), with
+// the scalar kernel only for counts >= kSmallN.
+template <class I>
+inline void thin_group(Group<I>& g, const BinomialPlan* plans, int levels, uint64_t seed,
+                       int64_t* vals) {
+    const int n = g.n;
+    const BatchImpl& impl = batch_impl();
+    const int64_t* counts = g.counts;
+    for (int l = 0; l < levels; ++l) {
+        const BinomialPlan& p = plans[l];
+        int64_t* out = vals + l * kBatch;
+        if (p.p == 0.0 || p.p == 1.0) {  // no randomness
+            for (int i = 0; i < n; ++i) out[i] = p.p == 0.0 ? 0 : counts[i];
+        } else {
+            if (l > 0)  // stream l lives in bits 16.. of c2
+                for (int i = 0; i < n; ++i)
+                    g.c2[i] = (g.c2[i] & 0xFFFFu) | (static_cast<uint32_t>(l) << 16);
+            PhiloxLanes blk;
+            impl.philox(seed, g.c0, g.c1, g.c2, &blk);
+            uint32_t big = impl.small(blk, counts, n, p, out);
+            while (big != 0) {  // rare: counts >= kSmallN
+                const int i = __builtin_ctz(big);
+                big &= big - 1;
+                const Philox4 b0{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
+                const int64_t c = counts[i];
+                if (c <= kTableMaxN) {
+                    const uint64_t u = (static_cast<uint64_t>(b0.v[0]) << 32) | b0.v[1];
+                    const int64_t k = binomial_table(c, p, u);
+                    out[i] = p.flip ? c - k : k;
+                } else {
+                    EntryRng rng(seed, g.row(i), g.col(i), static_cast<uint32_t>(l), b0);
+                    out[i] = binomial(c, p, rng);
+                }
+            }
+        }
+        counts = out;
+    }
+}
+
+// Thin a compressed matrix through `levels` nested levels. Explicit zeros in the output are
+// dropped unless keep_zeros. Returns one compressed matrix per level, same dtypes, same
+// minor order as the input.
+template <class V, class I>
+std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
+                                              const std::vector<BinomialPlan>& plans,
+                                              uint64_t seed, bool keep_zeros, int threads) {
+    const int levels = static_cast<int>(plans.size());
+    if (levels < 1 || levels > kMaxLevels)
+        throw std::invalid_argument("between 1 and 64 fractions are supported");
+    check_global_shape(in.row_offset, in.rows_are_major ? in.n_major : in.n_minor,
+                       in.rows_are_major ? in.n_minor : in.n_major);
+    const int64_t nnz = in.nnz();
+    std::vector<Compressed<V, I>> out(static_cast<size_t>(levels));
+    for (auto& o : out) {
+        o.indptr = allocate<I>(in.n_major + 1);
+        o.indices = allocate<I>(nnz);
+        o.data = allocate<V>(nnz);
+    }
+    const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
+    const int64_t nblocks = static_cast<int64_t>(bounds.size()) - 1;
+    std::vector<int64_t> block_count(static_cast<size_t>(nblocks * levels), 0);
+    FirstProblem problem;
+    const LoadGroupFn<V, I> load = load_group_impl<V, I>();
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(resolve_threads(threads))
+    for (int64_t b = 0; b < nblocks; ++b) {
+        if (problem.any.load(std::memory_order_relaxed)) continue;
+        const int64_t m0 = bounds[static_cast<size_t>(b)], m1 = bounds[static_cast<size_t>(b + 1)];
+        const int64_t start = static_cast<int64_t>(in.indptr[m0]);
+        int64_t pos[kMaxLevels];
+        for (int l = 0; l < levels; ++l) pos[l] = start;
+        Group<I> grp;
+        grp.rows_major = in.rows_are_major;
+        grp.row_offset = in.row_offset;
+        int64_t vals[kMaxLevels * kBatch] = {0};
+        bool bad = false;
+        for (int64_t m = m0; m < m1 && !bad; ++m) {
+            grp.major = in.rows_are_major ? in.row_offset + m : m;
+            const int64_t e0 = static_cast<int64_t>(in.indptr[m]);
+            const int64_t e1 = static_cast<int64_t>(in.indptr[m + 1]);
+            int64_t prev = -1;
+            bool sorted = true;
+            int64_t line_nnz[kMaxLevels] = {0};
+            for (int64_t g = e0; g < e1 && !bad; g += kBatch) {
+                const int n = static_cast<int>(std::min<int64_t>(kBatch, e1 - g));
+                // Read and check the group without branches; locate a problem only if any.
+                const int64_t major_row = in.row_offset + m;
+                const bool ok = load(in.data + g, in.indices + g, n, in.n_minor, prev, &sorted, grp);
+                prev = static_cast<int64_t>(grp.minors[n - 1]);
+                if (!ok) {
+                    for (int i = 0; i < n && !bad; ++i) {
+                        const int64_t e = g + i;
+                        const int64_t minor = static_cast<int64_t>(in.indices[e]);
+                        if (minor < 0 || minor >= in.n_minor) {
+                            problem.record(Problem::index_range, e,
+                                           in.rows_are_major ? major_row : -1,
+                                           in.rows_are_major ? -1 : m, static_cast<double>(minor));
+                            bad = true;
+                        } else if (read_count(in.data[e], &grp.counts[i]) != Problem::none) {
+                            problem.record(read_count(in.data[e], &grp.counts[i]), e,
+                                           in.row(m, minor), in.col(m, minor),
+                                           static_cast<double>(in.data[e]));
+                            bad = true;
+                        }
+                    }
+                }
+                if (bad) break;
+                thin_group(grp, plans.data(), levels, seed, vals);
+                for (int l = 0; l < levels; ++l) {
+                    I* oi = out[static_cast<size_t>(l)].indices.get();
+                    V* od = out[static_cast<size_t>(l)].data.get();
+                    const int64_t* v = vals + l * kBatch;
+                    int64_t p = pos[l];
+                    for (int i = 0; i < n; ++i) {
+                        oi[p] = grp.minors[i];
+                        od[p] = static_cast<V>(v[i]);
+                        p += (keep_zeros || v[i] != 0) ? 1 : 0;
+                    }
+                    line_nnz[l] += p - pos[l];
+                    pos[l] = p;
+                }
+            }
+            if (bad) break;
+            if (!sorted) {  // unsorted line: make sure no (row, col) appears twice
+                std::vector<I> idx(in.indices + e0, in.indices + e1);
+                std::sort(idx.begin(), idx.end());
+                if (std::adjacent_find(idx.begin(), idx.end()) != idx.end()) {
+                    problem.record(Problem::duplicate, e0,
+                                   in.rows_are_major ? in.row_offset + m : -1,
+                                   in.rows_are_major ? -1 : m, 0.0);
+                    bad = true;
+                    break;
+                }
+            }
+            for (int l = 0; l < levels; ++l)
+                out[static_cast<size_t>(l)].indptr[m + 1] = static_cast<I>(line_nnz[l]);
+        }
+        for (int l = 0; l < levels; ++l)
+            block_count[static_cast<size_t>(b * levels + l)] = pos[l] - start;
+    }
+    problem.raise_if_any(in.n_minor);
+
+    // Close the gaps between blocks (destinations never pass their sources), then trim.
+    for (int l = 0; l < levels; ++l) {
+        Compressed<V, I>& o = out[static_cast<size_t>(l)];
+        int64_t dest = 0;
+        for (int64_t b = 0; b < nblocks; ++b) {
+            const int64_t src = static_cast<int64_t>(in.indptr[bounds[static_cast<size_t>(b)]]);
+            const int64_t n = block_count[static_cast<size_t>(b * levels + l)];
+            if (dest != src && n > 0) {
+                std::memmove(o.indices.get() + dest, o.indices.get() + src, n * sizeof(I));
+                std::memmove(o.data.get() + dest, o.data.get() + src, n * sizeof(V));
+            }
+            dest += n;
+        }
+        o.nnz = dest;
+        o.indptr[0] = 0;
+        for (int64_t m = 0; m < in.n_major; ++m) o.indptr[m + 1] += o.indptr[m];
+        shrink(o.indices, dest);
+        shrink(o.data, dest);
+    }
+    return out;
+}
+
+// Thin a dense matrix (C order: rows are lines; F order: columns are lines) into `levels`
+// preallocated outputs of the same shape and order.
+template <class V>
+void thin_dense(const V* in, int64_t n_rows, int64_t n_cols, bool c_order, int64_t row_offset,
+                const std::vector<BinomialPlan>& plans, uint64_t seed, V* const* outs,
+                int threads) {
+    const int levels = static_cast<int>(plans.size());
+    if (levels < 1 || levels > kMaxLevels)
+        throw std::invalid_argument("between 1 and 64 fractions are supported");
+    check_global_shape(row_offset, n_rows, n_cols);
+    const int64_t n_major = c_order ? n_rows : n_cols, n_minor = c_order ? n_cols : n_rows;
+    FirstProblem problem;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(resolve_threads(threads))
+    for (int64_t m = 0; m < n_major; ++m) {
+        if (problem.any.load(std::memory_order_relaxed)) continue;
+        const V* line = in + m * n_minor;
+        Group<int64_t> grp;  // minors: positions of the line's non-zero entries
+        grp.rows_major = c_order;
+        grp.row_offset = row_offset;
+        grp.major = c_order ? row_offset + m : m;
+        int64_t vals[kMaxLevels * kBatch] = {0};
+        for (int l = 0; l < levels; ++l)
+            std::fill(outs[l] + m * n_minor, outs[l] + (m + 1) * n_minor, V(0));
+        int n = 0;
+        for (int64_t k = 0; k <= n_minor; ++k) {
+            if (k < n_minor) {
+                int64_t c;
+                const Problem p = read_count(line[k], &c);
+                if (p != Problem::none) {
+                    problem.record(p, m * n_minor + k, row_offset + (c_order ? m : k),
+                                   c_order ? k : m, static_cast<double>(line[k]));
+                    break;
+                }
+                if (c == 0) continue;
+                grp.counts[n] = c;
+                grp.minors[n] = k;
+                ++n;
+            }
+            if (n == kBatch || (k == n_minor && n > 0)) {
+                grp.n = n;
+                grp.set_counters();
+                thin_group(grp, plans.data(), levels, seed, vals);
+                for (int l = 0; l < levels; ++l)
+                    for (int i = 0; i < n; ++i)
+                        outs[l][m * n_minor + grp.minors[i]] = static_cast<V>(vals[l * kBatch + i]);
+                n = 0;
+            }
+        }
+    }
+    problem.raise_if_any();
+}
+
+// ---------------------------------------------------------------------------------------------
+// Downsampling each row to a target total
+
+// Downsample a CSR matrix; zeros produced are dropped unless keep_zeros.
+template <class V, class I>
+Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, uint64_t seed,
+                                bool keep_zeros, int threads) {
+    check_global_shape(in.row_offset, in.n_major, in.n_minor);
+    const int64_t nnz = in.nnz();
+    Compressed<V, I> o;
+    o.indptr = allocate<I>(in.n_major + 1);
+    o.indices = allocate<I>(nnz);
+    o.data = allocate<V>(nnz);
+    const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
+    const int64_t nblocks = static_cast<int64_t>(bounds.size()) - 1;
+    std::vector<int64_t> block_count(static_cast<size_t>(nblocks), 0);
+    FirstProblem problem;
+
+#pragma omp parallel for schedule(dynamic, 1) num_threads(resolve_threads(threads))
+    for (int64_t b = 0; b < nblocks; ++b) {
+        if (problem.any.load(std::memory_order_relaxed)) continue;
+        const int64_t m0 = bounds[static_cast<size_t>(b)], m1 = bounds[static_cast<size_t>(b + 1)];
+        const int64_t start = static_cast<int64_t>(in.indptr[m0]);
+        int64_t pos = start;
+        std::vector<int64_t> counts, order, vals;
+        for (int64_t m = m0; m < m1; ++m) {
+            const int64_t e0 = static_cast<int64_t>(in.indptr[m]);
+            const int64_t len = static_cast<int64_t>(in.indptr[m + 1]) - e0;
+            const int64_t row = in.row_offset + m;
+            counts.resize(static_cast<size_t>(len));
+            vals.resize(static_cast<size_t>(len));
+            int64_t total = 0, prev = -1;
+            bool sorted = true, bad = false;
+            for (int64_t k = 0; k < len; ++k) {
+                const int64_t e = e0 + k;
+                const int64_t col = static_cast<int64_t>(in.indices[e]);
+                if (col < 0 || col >= in.n_minor) {
+                    problem.record(Problem::index_range, e, row, -1, static_cast<double>(col));
+                    bad = true;
+                    break;
+                }
+                const Problem p = read_count(in.data[e], &counts[static_cast<size_t>(k)]);
+                if (p != Problem::none) {
+                    problem.record(p, e, row, col, static_cast<double>(in.data[e]));
+                    bad = true;
+                    break;
+                }
+                if (col <= prev) sorted = false;
+                prev = col;
+                total += counts[static_cast<size_t>(k)];  // <= 2^53 * 2^31: no overflow
+            }
+            if (bad) break;
+            const int64_t* cnt = counts.data();
+            const I* idx = in.indices + e0;
+            int64_t* out = vals.data();
+            if (sorted) {
+                downsample_row(
+                    len, total, targets[m], seed, row, [&](int64_t k) { return cnt[k]; },
+                    [&](int64_t k) { return static_cast<int64_t>(idx[k]); },
+                    [&](int64_t k, int64_t x) { out[k] = x; });
+            } else {
+                order.resize(static_cast<size_t>(len));
+                for (int64_t k = 0; k < len; ++k) order[static_cast<size_t>(k)] = k;
+                std::sort(order.begin(), order.end(),
+                          [&](int64_t a, int64_t c) { return idx[a] < idx[c]; });
+                for (int64_t k = 1; k < len; ++k)
+                    if (idx[order[static_cast<size_t>(k)]] == idx[order[static_cast<size_t>(k - 1)]]) {
+                        problem.record(Problem::duplicate, e0, row, -1, 0.0);
+                        bad = true;
+                        break;
+                    }
+                if (bad) break;
+                const int64_t* ord = order.data();
+                downsample_row(
+                    len, total, targets[m], seed, row, [&](int64_t k) { return cnt[ord[k]]; },
+                    [&](int64_t k) { return static_cast<int64_t>(idx[ord[k]]); },
+                    [&](int64_t k, int64_t x) { out[ord[k]] = x; });
+            }
+            const int64_t before = pos;
+            for (int64_t k = 0; k < len; ++k) {
+                o.indices[pos] = idx[k];
+                o.data[pos] = static_cast<V>(out[k]);
+                pos += (keep_zeros || out[k] != 0) ? 1 : 0;
+            }
+            o.indptr[m + 1] = static_cast<I>(pos - before);
+        }
+        block_count[static_cast<size_t>(b)] = pos - start;
+    }
+    problem.raise_if_any(in.n_minor);
+
+    int64_t dest = 0;
+    for (int64_t b = 0; b < nblocks; ++b) {
+        const int64_t src = static_cast<int64_t>(in.indptr[bounds[static_cast<size_t>(b)]]);
+        const int64_t n = block_count[static_cast<size_t>(b)];
+        if (dest != src && n > 0) {
+            std::memmove(o.indices.get() + dest, o.indices.get() + src, n * sizeof(I));
+            std::memmove(o.data.get() + dest, o.data.get() + src, n * sizeof(V));
+        }
+        dest += n;
+    }
+    o.nnz = dest;
+    o.indptr[0] = 0;
+    for (int64_t m = 0; m < in.n_major; ++m) o.indptr[m + 1] += o.indptr[m];
+    shrink(o.indices, dest);
+    shrink(o.data, dest);
+    return o;
+}
+
+// Downsample a C-ordered dense matrix row by row into a preallocated output.
+template <class V>
+void downsample_dense(const V* in, int64_t n_rows, int64_t n_cols, int64_t row_offset,
+                      Targets targets, uint64_t seed, V* out, int threads) {
+    check_global_shape(row_offset, n_rows, n_cols);
+    FirstProblem problem;
+#pragma omp parallel for schedule(dynamic, 16) num_threads(resolve_threads(threads))
+    for (int64_t r = 0; r < n_rows; ++r) {
+        if (problem.any.load(std::memory_order_relaxed)) continue;
+        const V* line = in + r * n_cols;
+        V* dst = out + r * n_cols;
+        std::vector<int64_t> counts, cols;
+        int64_t total = 0;
+        bool bad = false;
+        for (int64_t k = 0; k < n_cols; ++k) {
+            int64_t c;
+            const Problem p = read_count(line[k], &c);
+            if (p != Problem::none) {
+                problem.record(p, r * n_cols + k, row_offset + r, k, static_cast<double>(line[k]));
+                bad = true;
+                break;
+            }
+            dst[k] = V(0);
+            if (c == 0) continue;
+            counts.push_back(c);
+            cols.push_back(k);
+            total += c;
+        }
+        if (bad) continue;
+        const int64_t* cnt = counts.data();
+        const int64_t* cl = cols.data();
+        downsample_row(
+            static_cast<int64_t>(counts.size()), total, targets[r], seed, row_offset + r,
+            [&](int64_t k) { return cnt[k]; }, [&](int64_t k) { return cl[k]; },
+            [&](int64_t k, int64_t x) { dst[cl[k]] = static_cast<V>(x); });
+    }
+    problem.raise_if_any();
+}
+
+}  // namespace cpu
+}  // namespace noisescale

@@ -1,0 +1,96 @@
+// Host-side matrix types shared by the CPU and CUDA drivers: compressed inputs, owned outputs,
+// per-row targets.
+#pragma once
+#include <algorithm>
+#include <cstdint>
+#include <cstdlib>
+#include <memory>
+#include <new>
+#include <stdexcept>
+#include <string>
+
+namespace noisescale {
+
+// Output buffers owned by C++ until handed over (malloc/free so they can be shrunk in place).
+
+struct FreeDeleter {
+    void operator()(void* p) const { std::free(p); }
+};
+template <class T>
+using Buffer = std::unique_ptr<T[], FreeDeleter>;
+
+template <class T>
+Buffer<T> allocate(int64_t n) {
+    void* p = std::malloc(static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T));
+    if (p == nullptr) throw std::bad_alloc();
+    return Buffer<T>(static_cast<T*>(p));
+}
+
+template <class T>
+void shrink(Buffer<T>& b, int64_t n) {
+    void* p = std::realloc(b.get(), static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T));
+    if (p != nullptr) {
+        b.release();
+        b.reset(static_cast<T*>(p));
+    }
+}
+
+// One compressed (CSR or CSC) matrix produced by a driver.
+template <class V, class I>
+struct Compressed {
+    Buffer<I> indptr;
+    Buffer<I> indices;
+    Buffer<V> data;
+    int64_t nnz = 0;
+};
+
+// A compressed input: n_major lines (rows for CSR, columns for CSC) of n_minor entries.
+template <class V, class I>
+struct CompressedIn {
+    int64_t n_major = 0, n_minor = 0;
+    const I* indptr = nullptr;
+    const I* indices = nullptr;
+    const V* data = nullptr;
+    bool rows_are_major = true;  // CSR
+    int64_t row_offset = 0;      // global index of local row 0
+
+    int64_t nnz() const { return n_major == 0 ? 0 : static_cast<int64_t>(indptr[n_major]); }
+    int64_t row(int64_t major, int64_t minor) const {
+        return row_offset + (rows_are_major ? major : minor);
+    }
+    int64_t col(int64_t major, int64_t minor) const { return rows_are_major ? minor : major; }
+};
+
+// Per-row targets: either one value for all rows or one per row.
+struct Targets {
+    const int64_t* per_row = nullptr;
+    int64_t all = 0;
+    int64_t operator[](int64_t r) const { return per_row ? per_row[r] : all; }
+};
+
+template <class V, class I>
+void check_structure(const CompressedIn<V, I>& in, int64_t len_indices, int64_t len_data) {
+    if (len_indices != len_data)
+        throw std::invalid_argument("indices and data have different lengths (" +
+                                    std::to_string(len_indices) + " vs " +
+                                    std::to_string(len_data) + ")");
+    if (in.n_major == 0) return;
+    if (in.indptr[0] != 0) throw std::invalid_argument("indptr[0] must be 0");
+    for (int64_t m = 0; m < in.n_major; ++m)
+        if (in.indptr[m + 1] < in.indptr[m])
+            throw std::invalid_argument("indptr must be non-decreasing (at position " +
+                                        std::to_string(m + 1) + ")");
+    if (static_cast<int64_t>(in.indptr[in.n_major]) != len_data)
+        throw std::invalid_argument("indptr[-1] = " + std::to_string(in.indptr[in.n_major]) +
+                                    " does not match the number of stored entries " +
+                                    std::to_string(len_data));
+}
+
+inline void check_global_shape(int64_t row_offset, int64_t n_rows, int64_t n_cols) {
+    if (row_offset < 0) throw std::invalid_argument("row_offset must be >= 0");
+    if (row_offset + n_rows > kMaxRows)
+        throw std::invalid_argument("row indices beyond 2^48 are not supported");
+    if (n_cols > kMaxCols) throw std::invalid_argument("more than 2^32 columns are not supported");
+}
+
+}  // namespace noisescale

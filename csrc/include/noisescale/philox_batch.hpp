@@ -1,0 +1,227 @@
+// The hot path of thinning on the CPU, in batches of kBatch entries (lanes):
+//   * philox_batch: block 0 of each lane's Philox sequence, philox4x32_10({c0, c1, c2, 0}, seed);
+//   * small_batch: level-0 table inversion (binomial_small) for lanes whose count < kSmallN.
+// AVX-512 or AVX2 versions are chosen once at run time when the CPU has them; every version
+// gives the same bits as the scalar code.
+#pragma once
+#include <cstdint>
+
+#include "binomial.hpp"
+#include "philox.hpp"
+
+#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
+#define NOISESCALE_X86_SIMD 1
+#include <immintrin.h>
+#endif
+
+namespace noisescale {
+
+constexpr int kBatch = 32;
+
+// Lanes of block-0 words, structure of arrays.
+struct PhiloxLanes {
+    alignas(64) uint32_t v[4][kBatch];
+};
+
+inline void philox_batch_scalar(uint64_t seed, const uint32_t* c0, const uint32_t* c1,
+                                const uint32_t* c2, PhiloxLanes* out) {
+    for (int i = 0; i < kBatch; ++i) {
+        const Philox4 r = philox4x32_10(Philox4{{c0[i], c1[i], c2[i], 0u}},
+                                        static_cast<uint32_t>(seed),
+                                        static_cast<uint32_t>(seed >> 32));
+        for (int w = 0; w < 4; ++w) out->v[w][i] = r.v[w];
+    }
+}
+
+// Level-0 draws for lanes with count < kSmallN: vals[i] = binomial(count, plan) from lane i's
+// first 64-bit word. Returns the mask of lanes i < n whose count is larger (left to the caller).
+inline uint32_t small_batch_scalar(const PhiloxLanes& blk, const int64_t* counts, int n,
+                                   const BinomialPlan& plan, int64_t* vals) {
+    uint32_t big = 0;
+    const int64_t flip = plan.flip;
+    for (int i = 0; i < n; ++i) {
+        const int64_t c = counts[i];
+        if (c < kSmallN) {
+            const uint64_t u = (static_cast<uint64_t>(blk.v[0][i]) << 32) | blk.v[1][i];
+            const int64_t k = binomial_small(c, plan, u);
+            vals[i] = k + flip * (c - 2 * k);  // flip ? c - k : k
+        } else {
+            big |= uint32_t(1) << i;
+        }
+    }
+    return big;
+}
+
+#ifdef NOISESCALE_X86_SIMD
+// One Philox round on 8 lanes (AVX2): 32x32 -> 64-bit products of even, then odd lanes.
+#define NS_PHILOX_ROUND_AVX2(x0, x1, x2, x3, k0v, k1v)                                     \
+    do {                                                                                   \
+        const __m256i pe0 = _mm256_mul_epu32(x0, m0);                                      \
+        const __m256i po0 = _mm256_mul_epu32(_mm256_srli_epi64(x0, 32), m0);               \
+        const __m256i pe1 = _mm256_mul_epu32(x2, m1);                                      \
+        const __m256i po1 = _mm256_mul_epu32(_mm256_srli_epi64(x2, 32), m1);               \
+        const __m256i hi0 = _mm256_blend_epi32(_mm256_srli_epi64(pe0, 32), po0, 0xAA);     \
+        const __m256i lo0 = _mm256_blend_epi32(pe0, _mm256_slli_epi64(po0, 32), 0xAA);     \
+        const __m256i hi1 = _mm256_blend_epi32(_mm256_srli_epi64(pe1, 32), po1, 0xAA);     \
+        const __m256i lo1 = _mm256_blend_epi32(pe1, _mm256_slli_epi64(po1, 32), 0xAA);     \
+        x0 = _mm256_xor_si256(_mm256_xor_si256(hi1, x1), k0v);                             \
+        x2 = _mm256_xor_si256(_mm256_xor_si256(hi0, x3), k1v);                             \
+        x1 = lo1;                                                                          \
+        x3 = lo0;                                                                          \
+    } while (0)
+
+__attribute__((target("avx2"))) inline void philox_batch_avx2(uint64_t seed, const uint32_t* c0,
+                                                              const uint32_t* c1,
+                                                              const uint32_t* c2,
+                                                              PhiloxLanes* out) {
+    const __m256i m0 = _mm256_set1_epi64x(kPhiloxM0), m1 = _mm256_set1_epi64x(kPhiloxM1);
+    for (int h = 0; h < kBatch; h += 16) {  // two independent 8-lane chains hide latency
+#define NS_LOAD(p) _mm256_loadu_si256(reinterpret_cast<const __m256i*>(p))
+        __m256i a0 = NS_LOAD(c0 + h), a1 = NS_LOAD(c1 + h), a2 = NS_LOAD(c2 + h);
+        __m256i b0 = NS_LOAD(c0 + h + 8), b1 = NS_LOAD(c1 + h + 8), b2 = NS_LOAD(c2 + h + 8);
+#undef NS_LOAD
+        __m256i a3 = _mm256_setzero_si256(), b3 = _mm256_setzero_si256();
+        uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+        for (int r = 0; r < kPhiloxRounds; ++r) {
+            const __m256i k0v = _mm256_set1_epi32(static_cast<int>(k0));
+            const __m256i k1v = _mm256_set1_epi32(static_cast<int>(k1));
+            NS_PHILOX_ROUND_AVX2(a0, a1, a2, a3, k0v, k1v);
+            NS_PHILOX_ROUND_AVX2(b0, b1, b2, b3, k0v, k1v);
+            k0 += kPhiloxW0;
+            k1 += kPhiloxW1;
+        }
+#define NS_STORE(p, v) _mm256_store_si256(reinterpret_cast<__m256i*>(p), v)
+        NS_STORE(out->v[0] + h, a0);
+        NS_STORE(out->v[1] + h, a1);
+        NS_STORE(out->v[2] + h, a2);
+        NS_STORE(out->v[3] + h, a3);
+        NS_STORE(out->v[0] + h + 8, b0);
+        NS_STORE(out->v[1] + h + 8, b1);
+        NS_STORE(out->v[2] + h + 8, b2);
+        NS_STORE(out->v[3] + h + 8, b3);
+#undef NS_STORE
+    }
+}
+#undef NS_PHILOX_ROUND_AVX2
+
+// GCC 12 flags its own AVX-512 intrinsic headers with -Wuninitialized (a known false positive).
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+// One Philox round on 16 lanes (AVX-512); x ^ y ^ k is one ternary-logic op (0x96).
+#define NS_PHILOX_ROUND_AVX512(x0, x1, x2, x3, k0v, k1v)                                   \
+    do {                                                                                   \
+        const __m512i pe0 = _mm512_mul_epu32(x0, m0);                                      \
+        const __m512i po0 = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);               \
+        const __m512i pe1 = _mm512_mul_epu32(x2, m1);                                      \
+        const __m512i po1 = _mm512_mul_epu32(_mm512_srli_epi64(x2, 32), m1);               \
+        const __m512i hi0 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(pe0, 32), po0); \
+        const __m512i lo0 = _mm512_mask_blend_epi32(odd, pe0, _mm512_slli_epi64(po0, 32)); \
+        const __m512i hi1 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(pe1, 32), po1); \
+        const __m512i lo1 = _mm512_mask_blend_epi32(odd, pe1, _mm512_slli_epi64(po1, 32)); \
+        x0 = _mm512_ternarylogic_epi32(hi1, x1, k0v, 0x96);                                \
+        x2 = _mm512_ternarylogic_epi32(hi0, x3, k1v, 0x96);                                \
+        x1 = lo1;                                                                          \
+        x3 = lo0;                                                                          \
+    } while (0)
+
+__attribute__((target("avx512f"))) inline void philox_batch_avx512(uint64_t seed,
+                                                                   const uint32_t* c0,
+                                                                   const uint32_t* c1,
+                                                                   const uint32_t* c2,
+                                                                   PhiloxLanes* out) {
+    static_assert(kBatch == 32, "two AVX-512 chains of 16 lanes");
+    const __m512i m0 = _mm512_set1_epi64(kPhiloxM0), m1 = _mm512_set1_epi64(kPhiloxM1);
+    const __mmask16 odd = 0xAAAA;
+    __m512i a0 = _mm512_loadu_si512(c0), a1 = _mm512_loadu_si512(c1);
+    __m512i a2 = _mm512_loadu_si512(c2), a3 = _mm512_setzero_si512();
+    __m512i b0 = _mm512_loadu_si512(c0 + 16), b1 = _mm512_loadu_si512(c1 + 16);
+    __m512i b2 = _mm512_loadu_si512(c2 + 16), b3 = _mm512_setzero_si512();
+    uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+    for (int r = 0; r < kPhiloxRounds; ++r) {
+        const __m512i k0v = _mm512_set1_epi32(static_cast<int>(k0));
+        const __m512i k1v = _mm512_set1_epi32(static_cast<int>(k1));
+        NS_PHILOX_ROUND_AVX512(a0, a1, a2, a3, k0v, k1v);
+        NS_PHILOX_ROUND_AVX512(b0, b1, b2, b3, k0v, k1v);
+        k0 += kPhiloxW0;
+        k1 += kPhiloxW1;
+    }
+    _mm512_store_si512(out->v[0], a0);
+    _mm512_store_si512(out->v[1], a1);
+    _mm512_store_si512(out->v[2], a2);
+    _mm512_store_si512(out->v[3], a3);
+    _mm512_store_si512(out->v[0] + 16, b0);
+    _mm512_store_si512(out->v[1] + 16, b1);
+    _mm512_store_si512(out->v[2] + 16, b2);
+    _mm512_store_si512(out->v[3] + 16, b3);
+}
+#undef NS_PHILOX_ROUND_AVX512
+
+// small_batch on 8 lanes at a time: the threshold of row `count` is picked with a permute,
+// so the inversion is 8 compare-and-count steps with no branches or gathers.
+__attribute__((target("avx512f"))) inline uint32_t small_batch_avx512(const PhiloxLanes& blk,
+                                                                      const int64_t* counts,
+                                                                      int n,
+                                                                      const BinomialPlan& plan,
+                                                                      int64_t* vals) {
+    static_assert(kSmallN == 8, "one AVX-512 register holds a table column");
+    __m512i cols[kSmallN];
+    for (int k = 0; k < kSmallN; ++k) cols[k] = _mm512_loadu_si512(plan.smallT[k]);
+    const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(kSmallN - 1);
+    uint32_t big = 0;
+    for (int h = 0; h < kBatch; h += 8) {
+        const __m512i hi = _mm512_cvtepu32_epi64(
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(blk.v[0] + h)));
+        const __m512i lo = _mm512_cvtepu32_epi64(
+            _mm256_load_si256(reinterpret_cast<const __m256i*>(blk.v[1] + h)));
+        const __m512i u = _mm512_or_si512(_mm512_slli_epi64(hi, 32), lo);
+        const __m512i c = _mm512_loadu_si512(counts + h);
+        big |= static_cast<uint32_t>(_mm512_cmpgt_epi64_mask(c, top)) << h;
+        const __m512i row = _mm512_min_epi64(c, top);
+        __m512i k = _mm512_setzero_si512();
+        for (int j = 0; j < kSmallN; ++j) {
+            const __mmask8 ge = _mm512_cmpge_epu64_mask(u, _mm512_permutexvar_epi64(row, cols[j]));
+            k = _mm512_mask_add_epi64(k, ge, k, one);
+        }
+        k = _mm512_min_epi64(k, c);
+        if (plan.flip) k = _mm512_sub_epi64(c, k);
+        _mm512_storeu_si512(vals + h, k);
+    }
+    return n == 32 ? big : big & ((uint32_t(1) << n) - 1);
+}
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic pop
+#endif
+#endif
+
+using PhiloxBatchFn = void (*)(uint64_t, const uint32_t*, const uint32_t*, const uint32_t*,
+                               PhiloxLanes*);
+using SmallBatchFn = uint32_t (*)(const PhiloxLanes&, const int64_t*, int, const BinomialPlan&,
+                                  int64_t*);
+
+struct BatchImpl {
+    PhiloxBatchFn philox;
+    SmallBatchFn small;
+    const char* isa;  // "avx512", "avx2" or "scalar"
+};
+
+// The fastest implementation this CPU runs (all give the same bits).
+inline const BatchImpl& batch_impl() {
+#ifdef NOISESCALE_X86_SIMD
+    static const BatchImpl impl = [] {
+        __builtin_cpu_init();
+        if (__builtin_cpu_supports("avx512f"))
+            return BatchImpl{&philox_batch_avx512, &small_batch_avx512, "avx512"};
+        if (__builtin_cpu_supports("avx2"))
+            return BatchImpl{&philox_batch_avx2, &small_batch_scalar, "avx2"};
+        return BatchImpl{&philox_batch_scalar, &small_batch_scalar, "scalar"};
+    }();
+#else
+    static const BatchImpl impl{&philox_batch_scalar, &small_batch_scalar, "scalar"};
+#endif
+    return impl;
+}
+
+}  // namespace noisescale

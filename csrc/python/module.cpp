@@ -1,0 +1,358 @@
+// pybind11 bindings: the noisescale._core extension module.
+//
+// The functions here take validated-shape numpy arrays from noisescale/_thinning.py, release the
+// GIL and call the CPU (OpenMP) or CUDA drivers. C++ exceptions become Python errors:
+// std::invalid_argument -> ValueError, std::bad_alloc -> MemoryError.
+#include <pybind11/numpy.h>
+#include <pybind11/pybind11.h>
+#include <pybind11/stl.h>
+
+#include <cmath>
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "noisescale/cpu.hpp"
+#ifdef NOISESCALE_WITH_CUDA
+#include "thin_cuda.hpp"
+#endif
+
+#ifndef NOISESCALE_VERSION
+#define NOISESCALE_VERSION "0.0.0"
+#endif
+
+namespace py = pybind11;
+using namespace noisescale;
+
+namespace {
+
+// Plans for nested fractions q0 > q1 > ...: level 0 keeps with q0, level l with q_l / q_{l-1}.
+std::vector<BinomialPlan> plans_for(const std::vector<double>& fractions) {
+    if (fractions.empty()) throw std::invalid_argument("at least one fraction is required");
+    if (fractions.size() > static_cast<size_t>(kMaxLevels))
+        throw std::invalid_argument("at most 64 fractions are supported");
+    std::vector<BinomialPlan> plans(fractions.size());
+    for (size_t l = 0; l < fractions.size(); ++l) {
+        const double q = fractions[l];
+        if (!(q >= 0.0 && q <= 1.0))
+            throw std::invalid_argument("fraction must be in [0, 1], got " + std::to_string(q));
+        if (l > 0 && !(q < fractions[l - 1]))
+            throw std::invalid_argument("fractions must be strictly decreasing");
+        const double p = l == 0 ? q : q / fractions[l - 1];
+        make_binomial_plan(p, &plans[l]);
+    }
+    return plans;
+}
+
+template <class T>
+py::array_t<T> hand_over(Buffer<T>& buf, int64_t n) {
+    T* ptr = buf.release();
+    py::capsule owner(ptr, [](void* p) { std::free(p); });
+    return py::array_t<T>({static_cast<py::ssize_t>(n)}, {static_cast<py::ssize_t>(sizeof(T))},
+                          ptr, owner);
+}
+
+template <class V, class I>
+py::tuple to_python(Compressed<V, I>& c, int64_t n_major) {
+    return py::make_tuple(hand_over(c.indptr, n_major + 1), hand_over(c.indices, c.nnz),
+                          hand_over(c.data, c.nnz));
+}
+
+template <class T>
+const T* ptr_of(const py::array& a) {
+    return static_cast<const T*>(a.data());
+}
+
+bool want_cuda(const std::string& device) {
+    if (device == "cpu") return false;
+#ifdef NOISESCALE_WITH_CUDA
+    if (device == "cuda") {
+        if (cuda::device_count() == 0)
+            throw std::runtime_error("device='cuda' but no CUDA device is available");
+        return true;
+    }
+    return cuda::device_count() > 0;  // "auto"
+#else
+    if (device == "cuda")
+        throw std::runtime_error("device='cuda' but noisescale was built without CUDA "
+                                 "(rebuild with -DNOISESCALE_CUDA=ON)");
+    return false;
+#endif
+}
+
+template <class V, class I>
+py::list thin_compressed_typed(const py::array& indptr, const py::array& indices,
+                               const py::array& data, int64_t n_major, int64_t n_minor,
+                               bool rows_are_major, int64_t row_offset,
+                               const std::vector<BinomialPlan>& plans, uint64_t seed,
+                               bool keep_zeros, int threads, bool cuda) {
+    CompressedIn<V, I> in;
+    in.n_major = n_major;
+    in.n_minor = n_minor;
+    in.indptr = ptr_of<I>(indptr);
+    in.indices = ptr_of<I>(indices);
+    in.data = ptr_of<V>(data);
+    in.rows_are_major = rows_are_major;
+    in.row_offset = row_offset;
+    if (indptr.size() != n_major + 1)
+        throw std::invalid_argument("indptr has length " + std::to_string(indptr.size()) +
+                                    ", expected " + std::to_string(n_major + 1));
+    check_structure(in, indices.size(), data.size());
+    std::vector<Compressed<V, I>> out;
+    {
+        py::gil_scoped_release nogil;
+#ifdef NOISESCALE_WITH_CUDA
+        if (cuda)
+            out = cuda::thin_compressed(in, plans, seed, keep_zeros);
+        else
+#endif
+            out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads);
+    }
+    (void)cuda;
+    py::list result;
+    for (auto& c : out) result.append(to_python(c, n_major));
+    return result;
+}
+
+py::list thin_compressed(const py::array& indptr, const py::array& indices, const py::array& data,
+                         int64_t n_major, int64_t n_minor, bool rows_are_major,
+                         int64_t row_offset, const std::vector<double>& fractions, uint64_t seed,
+                         bool keep_zeros, int threads, const std::string& device) {
+    const auto plans = plans_for(fractions);
+    const bool cuda = want_cuda(device);
+    const bool i64 = indices.dtype().is(py::dtype::of<int64_t>());
+    if (!i64 && !indices.dtype().is(py::dtype::of<int32_t>()))
+        throw std::invalid_argument("index arrays must be int32 or int64");
+    if (!indptr.dtype().is(indices.dtype()))
+        throw std::invalid_argument("indptr and indices must have the same dtype");
+#define NS_DISPATCH_I(V)                                                                       \
+    return i64 ? thin_compressed_typed<V, int64_t>(indptr, indices, data, n_major, n_minor,    \
+                                                   rows_are_major, row_offset, plans, seed,    \
+                                                   keep_zeros, threads, cuda)                  \
+               : thin_compressed_typed<V, int32_t>(indptr, indices, data, n_major, n_minor,    \
+                                                   rows_are_major, row_offset, plans, seed,    \
+                                                   keep_zeros, threads, cuda);
+    const py::dtype dt = data.dtype();
+    if (dt.is(py::dtype::of<int32_t>())) { NS_DISPATCH_I(int32_t) }
+    if (dt.is(py::dtype::of<int64_t>())) { NS_DISPATCH_I(int64_t) }
+    if (dt.is(py::dtype::of<float>())) { NS_DISPATCH_I(float) }
+    if (dt.is(py::dtype::of<double>())) { NS_DISPATCH_I(double) }
+#undef NS_DISPATCH_I
+    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+}
+
+template <class V>
+py::list thin_dense_typed(const py::array& x, bool c_order, int64_t row_offset,
+                          const std::vector<BinomialPlan>& plans, uint64_t seed, int threads,
+                          bool cuda) {
+    const int64_t n_rows = x.shape(0), n_cols = x.shape(1);
+    std::vector<py::array_t<V>> outs;
+    std::vector<V*> ptrs;
+    for (size_t l = 0; l < plans.size(); ++l) {
+        std::vector<py::ssize_t> shape{n_rows, n_cols};
+        std::vector<py::ssize_t> strides =
+            c_order ? std::vector<py::ssize_t>{static_cast<py::ssize_t>(n_cols * sizeof(V)),
+                                               static_cast<py::ssize_t>(sizeof(V))}
+                    : std::vector<py::ssize_t>{static_cast<py::ssize_t>(sizeof(V)),
+                                               static_cast<py::ssize_t>(n_rows * sizeof(V))};
+        outs.emplace_back(shape, strides);
+        ptrs.push_back(outs.back().mutable_data());
+    }
+    {
+        py::gil_scoped_release nogil;
+#ifdef NOISESCALE_WITH_CUDA
+        if (cuda)
+            cuda::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans, seed,
+                             ptrs.data());
+        else
+#endif
+            cpu::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans, seed,
+                            ptrs.data(), threads);
+    }
+    (void)cuda;
+    py::list result;
+    for (auto& o : outs) result.append(o);
+    return result;
+}
+
+py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<double>& fractions,
+                    uint64_t seed, int threads, const std::string& device) {
+    if (x.ndim() != 2) throw std::invalid_argument("dense input must be 2-D");
+    const bool c_order = (x.flags() & py::array::c_style) != 0;
+    if (!c_order && !(x.flags() & py::array::f_style))
+        throw std::invalid_argument("dense input must be C- or F-contiguous");
+    const auto plans = plans_for(fractions);
+    const bool cuda = want_cuda(device);
+    const py::dtype dt = x.dtype();
+    if (dt.is(py::dtype::of<int32_t>()))
+        return thin_dense_typed<int32_t>(x, c_order, row_offset, plans, seed, threads, cuda);
+    if (dt.is(py::dtype::of<int64_t>()))
+        return thin_dense_typed<int64_t>(x, c_order, row_offset, plans, seed, threads, cuda);
+    if (dt.is(py::dtype::of<float>()))
+        return thin_dense_typed<float>(x, c_order, row_offset, plans, seed, threads, cuda);
+    if (dt.is(py::dtype::of<double>()))
+        return thin_dense_typed<double>(x, c_order, row_offset, plans, seed, threads, cuda);
+    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+}
+
+Targets targets_from(const py::array_t<int64_t, py::array::c_style>& targets, int64_t n_rows) {
+    Targets t;
+    if (targets.ndim() == 0 || targets.size() == 1) {
+        t.all = *targets.data();
+        if (t.all < 0) throw std::invalid_argument("target_umis must be >= 0");
+        return t;
+    }
+    if (targets.ndim() != 1 || targets.size() != n_rows)
+        throw std::invalid_argument("target_umis must be a scalar or have one value per row (" +
+                                    std::to_string(n_rows) + "), got " +
+                                    std::to_string(targets.size()));
+    const int64_t* p = targets.data();
+    for (int64_t r = 0; r < n_rows; ++r)
+        if (p[r] < 0)
+            throw std::invalid_argument("target_umis must be >= 0 (row " + std::to_string(r) +
+                                        " has " + std::to_string(p[r]) + ")");
+    t.per_row = p;
+    return t;
+}
+
+template <class V, class I>
+py::tuple downsample_csr_typed(const py::array& indptr, const py::array& indices,
+                               const py::array& data, int64_t n_rows, int64_t n_cols,
+                               int64_t row_offset, Targets targets, uint64_t seed,
+                               bool keep_zeros, int threads, bool cuda) {
+    CompressedIn<V, I> in;
+    in.n_major = n_rows;
+    in.n_minor = n_cols;
+    in.indptr = ptr_of<I>(indptr);
+    in.indices = ptr_of<I>(indices);
+    in.data = ptr_of<V>(data);
+    in.row_offset = row_offset;
+    if (indptr.size() != n_rows + 1)
+        throw std::invalid_argument("indptr has length " + std::to_string(indptr.size()) +
+                                    ", expected " + std::to_string(n_rows + 1));
+    check_structure(in, indices.size(), data.size());
+    Compressed<V, I> out;
+    {
+        py::gil_scoped_release nogil;
+#ifdef NOISESCALE_WITH_CUDA
+        if (cuda)
+            out = cuda::downsample_csr(in, targets, seed, keep_zeros);
+        else
+#endif
+            out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads);
+    }
+    (void)cuda;
+    return to_python(out, n_rows);
+}
+
+py::tuple downsample_csr(const py::array& indptr, const py::array& indices, const py::array& data,
+                         int64_t n_rows, int64_t n_cols, int64_t row_offset,
+                         const py::array_t<int64_t, py::array::c_style>& target, uint64_t seed,
+                         bool keep_zeros, int threads, const std::string& device) {
+    const Targets t = targets_from(target, n_rows);
+    const bool cuda = want_cuda(device);
+    const bool i64 = indices.dtype().is(py::dtype::of<int64_t>());
+    if (!i64 && !indices.dtype().is(py::dtype::of<int32_t>()))
+        throw std::invalid_argument("index arrays must be int32 or int64");
+    if (!indptr.dtype().is(indices.dtype()))
+        throw std::invalid_argument("indptr and indices must have the same dtype");
+#define NS_DISPATCH_I(V)                                                                       \
+    return i64 ? downsample_csr_typed<V, int64_t>(indptr, indices, data, n_rows, n_cols,       \
+                                                  row_offset, t, seed, keep_zeros, threads,    \
+                                                  cuda)                                        \
+               : downsample_csr_typed<V, int32_t>(indptr, indices, data, n_rows, n_cols,       \
+                                                  row_offset, t, seed, keep_zeros, threads,    \
+                                                  cuda);
+    const py::dtype dt = data.dtype();
+    if (dt.is(py::dtype::of<int32_t>())) { NS_DISPATCH_I(int32_t) }
+    if (dt.is(py::dtype::of<int64_t>())) { NS_DISPATCH_I(int64_t) }
+    if (dt.is(py::dtype::of<float>())) { NS_DISPATCH_I(float) }
+    if (dt.is(py::dtype::of<double>())) { NS_DISPATCH_I(double) }
+#undef NS_DISPATCH_I
+    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+}
+
+template <class V>
+py::array downsample_dense_typed(const py::array& x, int64_t row_offset, Targets t,
+                                 uint64_t seed, int threads, bool cuda) {
+    const int64_t n_rows = x.shape(0), n_cols = x.shape(1);
+    py::array_t<V> out({n_rows, n_cols});
+    V* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+#ifdef NOISESCALE_WITH_CUDA
+        if (cuda)
+            cuda::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o);
+        else
+#endif
+            cpu::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o, threads);
+    }
+    (void)cuda;
+    return out;
+}
+
+py::array downsample_dense(const py::array& x, int64_t row_offset,
+                           const py::array_t<int64_t, py::array::c_style>& target, uint64_t seed,
+                           int threads, const std::string& device) {
+    if (x.ndim() != 2) throw std::invalid_argument("dense input must be 2-D");
+    if (!(x.flags() & py::array::c_style))
+        throw std::invalid_argument("dense input must be C-contiguous");
+    const Targets t = targets_from(target, x.shape(0));
+    const bool cuda = want_cuda(device);
+    const py::dtype dt = x.dtype();
+    if (dt.is(py::dtype::of<int32_t>()))
+        return downsample_dense_typed<int32_t>(x, row_offset, t, seed, threads, cuda);
+    if (dt.is(py::dtype::of<int64_t>()))
+        return downsample_dense_typed<int64_t>(x, row_offset, t, seed, threads, cuda);
+    if (dt.is(py::dtype::of<float>()))
+        return downsample_dense_typed<float>(x, row_offset, t, seed, threads, cuda);
+    if (dt.is(py::dtype::of<double>()))
+        return downsample_dense_typed<double>(x, row_offset, t, seed, threads, cuda);
+    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+}
+
+py::dict build_config() {
+    py::dict d;
+    d["version"] = NOISESCALE_VERSION;
+#ifdef _OPENMP
+    d["openmp"] = true;
+    d["openmp_max_threads"] = omp_get_max_threads();
+#else
+    d["openmp"] = false;
+    d["openmp_max_threads"] = 1;
+#endif
+#ifdef NOISESCALE_WITH_CUDA
+    d["cuda_compiled"] = true;
+    d["cuda_devices"] = cuda::device_count();
+    d["cuda_device_names"] = cuda::device_names();
+#else
+    d["cuda_compiled"] = false;
+    d["cuda_devices"] = 0;
+    d["cuda_device_names"] = std::vector<std::string>{};
+#endif
+    d["compiler"] = __VERSION__;
+    return d;
+}
+
+}  // namespace
+
+PYBIND11_MODULE(_core, m) {
+    m.doc() = "noisescale C++ core: counter-based exact thinning kernels (CPU/OpenMP, CUDA)";
+    m.def("thin_compressed", &thin_compressed, py::arg("indptr"), py::arg("indices"),
+          py::arg("data"), py::arg("n_major"), py::arg("n_minor"), py::arg("rows_are_major"),
+          py::arg("row_offset"), py::arg("fractions"), py::arg("seed"), py::arg("keep_zeros"),
+          py::arg("threads"), py::arg("device"),
+          "Nested binomial thinning of a CSR/CSC matrix; one (indptr, indices, data) per level.");
+    m.def("thin_dense", &thin_dense, py::arg("x"), py::arg("row_offset"), py::arg("fractions"),
+          py::arg("seed"), py::arg("threads"), py::arg("device"),
+          "Nested binomial thinning of a dense 2-D array; one array per level.");
+    m.def("downsample_csr", &downsample_csr, py::arg("indptr"), py::arg("indices"),
+          py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("row_offset"),
+          py::arg("target"), py::arg("seed"), py::arg("keep_zeros"), py::arg("threads"),
+          py::arg("device"), "Per-row downsampling of a CSR matrix to target totals.");
+    m.def("downsample_dense", &downsample_dense, py::arg("x"), py::arg("row_offset"),
+          py::arg("target"), py::arg("seed"), py::arg("threads"), py::arg("device"),
+          "Per-row downsampling of a C-ordered dense array to target totals.");
+    m.def("build_config", &build_config, "How this extension was built and what it sees.");
+}

@@ -1,0 +1,294 @@
+"""Binomial thinning and per-cell downsampling of UMI count matrices.
+
+Every function accepts a numpy array, a scipy CSR/CSC matrix (or sparse array) or an AnnData,
+and returns the same kind of object with the same dtype and format. Inputs are never modified
+unless ``copy=False`` is passed with an AnnData.
+
+Reproducibility contract: results depend only on the seed, the global cell (row) index, the
+gene (column) index and the counts, never on thread count, chunking, storage format or device.
+A chunk of rows ``X[a:b]`` thinned with ``row_offset=a`` equals rows ``a:b`` of the whole-matrix
+result, bit for bit.
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import numpy as np
+
+from . import _core
+from ._config import resolve_device, resolve_threads
+from ._matrix import as_compressed, as_dense, kind_of
+
+_MAX_SEED = 2**64
+
+
+def _check_seed(seed: Any) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed < _MAX_SEED:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return seed
+
+
+def _check_row_offset(row_offset: Any) -> int:
+    if isinstance(row_offset, bool) or not isinstance(row_offset, numbers.Integral):
+        raise TypeError(f"row_offset must be an integer, got {type(row_offset).__name__}")
+    if row_offset < 0:
+        raise ValueError(f"row_offset must be >= 0, got {row_offset}")
+    return int(row_offset)
+
+
+def _check_fraction(q: Any, name: str = "fraction") -> float:
+    if isinstance(q, bool) or not isinstance(q, numbers.Real):
+        raise TypeError(f"{name} must be a number in [0, 1], got {type(q).__name__}")
+    q = float(q)
+    if math.isnan(q) or not 0.0 <= q <= 1.0:
+        raise ValueError(f"{name} must be in [0, 1], got {q}")
+    return q
+
+
+def _check_fractions(fractions: Any) -> list[float]:
+    if isinstance(fractions, (str, bytes)) or not isinstance(fractions, (Sequence, np.ndarray)):
+        raise TypeError("fractions must be a sequence of numbers, e.g. [0.5, 0.2, 0.1]")
+    qs = [_check_fraction(q, "each fraction") for q in fractions]
+    if not qs:
+        raise ValueError("fractions must not be empty")
+    if len(qs) > 64:
+        raise ValueError(f"at most 64 fractions are supported, got {len(qs)}")
+    for a, b in zip(qs, qs[1:]):
+        if not b < a:
+            raise ValueError(f"fractions must be strictly decreasing, got {a} then {b}")
+    return qs
+
+
+def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
+    t = np.asarray(target_umis)
+    if t.dtype == bool or not (np.issubdtype(t.dtype, np.integer) or np.issubdtype(t.dtype, np.floating)):
+        raise TypeError(f"target_umis must be an integer or integer array, got dtype {t.dtype}")
+    if np.issubdtype(t.dtype, np.floating):
+        if not np.all(np.isfinite(t)) or np.any(t != np.floor(t)):
+            raise ValueError("target_umis must hold whole numbers")
+    if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != n_rows):
+        raise ValueError(
+            f"target_umis must be a scalar or one value per cell ({n_rows}), got shape {t.shape}"
+        )
+    if np.any(t < 0):
+        raise ValueError("target_umis must be >= 0")
+    if np.any(t >= 2**63):
+        raise ValueError("target_umis is too large")
+    return np.ascontiguousarray(t, dtype=np.int64)
+
+
+# --------------------------------------------------------------------------------------------
+# Matrix-level work
+
+
+def _thin_matrix(X, fractions: list[float], seed: int, keep_zeros: bool, row_offset: int,
+                 threads: int, device: str) -> list:
+    if kind_of(X) == "sparse":
+        c = as_compressed(X)
+        parts = _core.thin_compressed(
+            c.indptr, c.indices, c.data, c.n_major, c.n_minor, c.rows_are_major, row_offset,
+            fractions, seed, keep_zeros, threads, device,
+        )
+        return [c.rebuild(*p) for p in parts]
+    D = as_dense(X)
+    return list(_core.thin_dense(D, row_offset, fractions, seed, threads, device))
+
+
+def _downsample_matrix(X, targets: Any, seed: int, keep_zeros: bool, row_offset: int,
+                       threads: int, device: str):
+    t = _check_targets(targets, X.shape[0])
+    if kind_of(X) == "sparse":
+        was_csc = X.format == "csc"
+        c = as_compressed(X.tocsr() if was_csc else X)
+        out = c.rebuild(*_core.downsample_csr(
+            c.indptr, c.indices, c.data, c.shape[0], c.shape[1], row_offset, t, seed,
+            keep_zeros, threads, device,
+        ))
+        return out.tocsc() if was_csc else out
+    D = as_dense(X, allow_fortran=False)
+    out = _core.downsample_dense(D, row_offset, t, seed, threads, device)
+    return np.asfortranarray(out) if (X.flags.f_contiguous and not X.flags.c_contiguous) else out
+
+
+# --------------------------------------------------------------------------------------------
+# AnnData plumbing
+
+
+def _is_anndata(obj: Any) -> bool:
+    ad = sys.modules.get("anndata")
+    return ad is not None and isinstance(obj, ad.AnnData)
+
+
+def _source_matrix(adata, layer: str | None):
+    if adata.isbacked:
+        raise ValueError(
+            "this AnnData is backed on disk; load it with adata.to_memory() first"
+        )
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is empty; pass layer= to name the counts layer")
+        return adata.X
+    if layer not in adata.layers:
+        have = ", ".join(map(repr, adata.layers.keys())) or "none"
+        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {have})")
+    return adata.layers[layer]
+
+
+def _store(adata, matrix, key: str | None) -> None:
+    if key is None:
+        adata.X = matrix
+    else:
+        adata.layers[key] = matrix
+
+
+def _dispatch(data, compute: Callable[[Any], list], *, layer: str | None,
+              keys: list[str | None], copy: bool) -> list | None:
+    """Run `compute` on a matrix or an AnnData's layer and place the results scanpy-style."""
+    if not _is_anndata(data):
+        if layer is not None or any(k is not None for k in keys):
+            raise ValueError("layer= and key_added= apply to AnnData input only")
+        return compute(data)
+    if not copy and data.is_view:
+        raise ValueError("adata is a view; pass copy=True or call adata.copy() first")
+    results = compute(_source_matrix(data, layer))
+    targets = [k if k is not None else layer for k in keys]
+    if copy:
+        outs = []
+        for matrix, key in zip(results, targets):
+            new = data.copy()
+            _store(new, matrix, key)
+            outs.append(new)
+        return outs
+    for matrix, key in zip(results, targets):
+        _store(data, matrix, key)
+    return None
+
+
+# --------------------------------------------------------------------------------------------
+# Public API
+
+
+def thin(
+    data,
+    fraction: float,
+    *,
+    seed: int = 0,
+    layer: str | None = None,
+    key_added: str | None = None,
+    copy: bool = True,
+    keep_zeros: bool = False,
+    row_offset: int = 0,
+    threads: int | None = None,
+    device: str = "auto",
+):
+    """Keep each UMI independently with probability ``fraction`` (exact binomial thinning).
+
+    Every stored count ``c`` becomes a draw from Binomial(c, fraction).
+
+    Parameters
+    ----------
+    data
+        Counts, cells x genes: numpy array, scipy CSR/CSC matrix or array, or AnnData.
+        Values must be non-negative whole numbers (int32, int64, float32 or float64).
+    fraction
+        Probability of keeping each UMI, in [0, 1].
+    seed
+        Integer in [0, 2**64). Same seed, same result, on any machine.
+    layer
+        AnnData only: thin ``adata.layers[layer]`` instead of ``adata.X``.
+    key_added
+        AnnData only: store the result in ``layers[key_added]`` instead of replacing the source.
+    copy
+        AnnData only: return a new AnnData (default). With ``copy=False`` the result is written
+        into ``data`` (``layers[key_added]``, or over the source) and None is returned.
+    keep_zeros
+        Sparse only: keep entries thinned to 0 as explicit zeros (same sparsity structure).
+    row_offset
+        Global index of the first row, for callers that thin a large matrix in row chunks.
+    threads
+        CPU threads; default: ``OMP_NUM_THREADS`` or all cores. Never changes the result.
+    device
+        ``"auto"`` (GPU when noisescale was built with CUDA and one is visible), ``"cpu"`` or
+        ``"cuda"``. Never changes the result.
+    """
+    q = _check_fraction(fraction)
+    args = (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
+            resolve_threads(threads), resolve_device(device))
+    out = _dispatch(data, lambda X: _thin_matrix(X, [q], *args), layer=layer,
+                    keys=[key_added], copy=copy)
+    return None if out is None else out[0]
+
+
+def thin_series(
+    data,
+    fractions: Sequence[float],
+    *,
+    seed: int = 0,
+    layer: str | None = None,
+    key_added: Sequence[str] | None = None,
+    copy: bool = True,
+    keep_zeros: bool = False,
+    row_offset: int = 0,
+    threads: int | None = None,
+    device: str = "auto",
+) -> list | None:
+    """Nested thinning to fractions q1 > q2 > ... > qk in one pass over the counts.
+
+    Level i is a sub-sample of level i - 1: each UMI kept at level i - 1 survives to level i
+    with probability q_i / q_{i-1} (conditional binomials), so counts decrease monotonically
+    along the series, entry by entry, and each level alone is an exact Binomial(c, q_i)
+    thinning of the input. Level 1 equals ``thin(data, q1, seed=seed)``.
+
+    Returns a list with one result per fraction (for AnnData with ``copy=False``: writes
+    ``layers[key_added[i]]`` and returns None). Other parameters as in :func:`thin`.
+    """
+    qs = _check_fractions(fractions)
+    if key_added is None:
+        if _is_anndata(data) and not copy:
+            raise ValueError("thin_series with copy=False needs key_added: one layer name per fraction")
+        keys: list[str | None] = [None] * len(qs)
+    else:
+        if isinstance(key_added, str) or len(key_added) != len(qs):
+            raise ValueError(f"key_added must be a list of {len(qs)} layer names, one per fraction")
+        keys = list(key_added)
+    args = (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
+            resolve_threads(threads), resolve_device(device))
+    return _dispatch(data, lambda X: _thin_matrix(X, qs, *args), layer=layer, keys=keys,
+                     copy=copy)
+
+
+def downsample_to(
+    data,
+    target_umis: int | Sequence[int] | np.ndarray,
+    *,
+    seed: int = 0,
+    layer: str | None = None,
+    key_added: str | None = None,
+    copy: bool = True,
+    keep_zeros: bool = False,
+    row_offset: int = 0,
+    threads: int | None = None,
+    device: str = "auto",
+):
+    """Downsample each cell (row) to at most ``target_umis`` UMIs, without replacement.
+
+    A cell with more than T UMIs keeps a uniformly random subset of exactly T of them (a
+    multivariate hypergeometric draw over its genes); cells with at most T are unchanged.
+    This is scanpy's ``pp.downsample_counts(counts_per_cell=T)``, exact and reproducible.
+
+    ``target_umis`` is one integer for all cells or one per cell. Other parameters as in
+    :func:`thin`.
+    """
+    args = (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
+            resolve_threads(threads), resolve_device(device))
+    out = _dispatch(data, lambda X: [_downsample_matrix(X, target_umis, *args)], layer=layer,
+                    keys=[key_added], copy=copy)
+    return None if out is None else out[0]
