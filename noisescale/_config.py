@@ -26,6 +26,7 @@ def show_config() -> None:
         f"noisescale {info['version']}",
         f"  compiler     : {info['compiler']}",
         f"  OpenMP       : {'yes' if info['openmp'] else 'no'}, {threads} thread(s) ({source})",
+        f"  CPU SIMD     : {info['simd']}",
         f"  CUDA compiled: {'yes' if info['cuda_compiled'] else 'no'}",
         f"  GPUs visible : {gpus} ({names})",
         f"  default device for device='auto': {'cuda' if gpus > 0 else 'cpu'}",

@@ -7,6 +7,7 @@
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
+#include <array>
 #include <cmath>
 #include <cstdint>
 #include <stdexcept>
@@ -332,6 +333,7 @@ py::dict build_config() {
     d["cuda_device_names"] = std::vector<std::string>{};
 #endif
     d["compiler"] = __VERSION__;
+    d["simd"] = batch_impl().isa;
     return d;
 }
 
@@ -355,4 +357,11 @@ PYBIND11_MODULE(_core, m) {
           py::arg("target"), py::arg("seed"), py::arg("threads"), py::arg("device"),
           "Per-row downsampling of a C-ordered dense array to target totals.");
     m.def("build_config", &build_config, "How this extension was built and what it sees.");
+    m.def(
+        "philox4x32_10",
+        [](std::array<uint32_t, 4> ctr, std::array<uint32_t, 2> key) {
+            const Philox4 r = philox4x32_10(Philox4{{ctr[0], ctr[1], ctr[2], ctr[3]}}, key[0], key[1]);
+            return std::array<uint32_t, 4>{r.v[0], r.v[1], r.v[2], r.v[3]};
+        },
+        py::arg("counter"), py::arg("key"), "One Philox4x32-10 block (for known-answer tests).");
 }

@@ -5,6 +5,8 @@
 // gives the same bits as the scalar code.
 #pragma once
 #include <cstdint>
+#include <cstdlib>
+#include <string>
 
 #include "binomial.hpp"
 #include "philox.hpp"
@@ -207,14 +209,17 @@ struct BatchImpl {
     const char* isa;  // "avx512", "avx2" or "scalar"
 };
 
-// The fastest implementation this CPU runs (all give the same bits).
+// The fastest implementation this CPU runs (all give the same bits). The environment variable
+// NOISESCALE_SIMD=scalar|avx2 caps the choice (read once), e.g. to check that claim.
 inline const BatchImpl& batch_impl() {
 #ifdef NOISESCALE_X86_SIMD
     static const BatchImpl impl = [] {
         __builtin_cpu_init();
-        if (__builtin_cpu_supports("avx512f"))
+        const char* cap = std::getenv("NOISESCALE_SIMD");
+        const std::string limit = cap ? cap : "";
+        if (limit != "scalar" && limit != "avx2" && __builtin_cpu_supports("avx512f"))
             return BatchImpl{&philox_batch_avx512, &small_batch_avx512, "avx512"};
-        if (__builtin_cpu_supports("avx2"))
+        if (limit != "scalar" && __builtin_cpu_supports("avx2"))
             return BatchImpl{&philox_batch_avx2, &small_batch_scalar, "avx2"};
         return BatchImpl{&philox_batch_scalar, &small_batch_scalar, "scalar"};
     }();
