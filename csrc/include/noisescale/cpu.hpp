@@ -47,57 +47,17 @@ inline int resolve_threads(int threads) {
 enum class Problem : int { none = 0, negative, non_integer, non_finite, too_large, index_range,
                            duplicate };
 
-// Largest count a dtype holds exactly (float32: 2^24).
-template <class V>
-constexpr int64_t max_count() {
-    if constexpr (std::is_same_v<V, float>) return int64_t(1) << 24;
-    if constexpr (std::is_same_v<V, int32_t>) return std::numeric_limits<int32_t>::max();
-    return kMaxCount;
-}
-
+// count_ok(), plus what is wrong with a rejected count.
 template <class V>
 inline Problem read_count(V v, int64_t* c) {
+    if (count_ok(v, c)) return Problem::none;
     if constexpr (std::is_floating_point_v<V>) {
-        // Fast path: in range and whole (conversion round trip is exact only for integers).
-        if (v >= V(0) && v <= static_cast<V>(max_count<V>())) {
-            const int64_t i = static_cast<int64_t>(v);
-            if (static_cast<V>(i) == v) {
-                *c = i;
-                return Problem::none;
-            }
-        }
         if (!std::isfinite(v)) return Problem::non_finite;
         if (v < 0) return Problem::negative;
         if (v != std::floor(v)) return Problem::non_integer;
-        if (v > static_cast<V>(max_count<V>())) return Problem::too_large;
-        *c = static_cast<int64_t>(v);
+        return Problem::too_large;
     } else {
-        if (v < 0) return Problem::negative;
-        if (static_cast<int64_t>(v) > max_count<V>()) return Problem::too_large;
-        *c = static_cast<int64_t>(v);
-    }
-    return Problem::none;
-}
-
-// Branch-free check-and-convert for the hot loop; read_count() says what is wrong.
-template <class V>
-inline bool count_ok(V v, int64_t* c) {
-    if constexpr (std::is_same_v<V, float>) {
-        // float counts are <= 2^24, so the round trip goes through int32 (vectorizes on SSE2).
-        const bool in = (v >= 0.0f) & (v <= 16777216.0f);  // NaN: false
-        const float safe = in ? v : 0.0f;
-        const int32_t i = static_cast<int32_t>(safe);
-        *c = i;
-        return in & (static_cast<float>(i) == safe);
-    } else if constexpr (std::is_floating_point_v<V>) {
-        const bool in = (v >= V(0)) & (v <= static_cast<V>(max_count<V>()));  // NaN: false
-        const V safe = in ? v : V(0);
-        const int64_t i = static_cast<int64_t>(safe);
-        *c = i;
-        return in & (static_cast<V>(i) == safe);
-    } else {
-        *c = static_cast<int64_t>(v);
-        return (v >= 0) & (static_cast<int64_t>(v) <= max_count<V>());
+        return v < 0 ? Problem::negative : Problem::too_large;
     }
 }
 
@@ -141,21 +101,28 @@ struct Group {
 // returns whether every count and index is valid and sets *sorted to false if the minor
 // indices are not strictly increasing after `prev`. Branch-free so compilers vectorize it.
 template <class V, class I>
-__attribute__((always_inline)) inline bool load_group_body(const V* data, const I* indices, int n,
+__attribute__((always_inline)) inline bool load_group_body(const V* __restrict data,
+                                                           const I* __restrict indices, int n,
                                                            int64_t n_minor, int64_t prev,
                                                            bool* sorted, Group<I>& g) {
-    bool ok = true, inc = static_cast<int64_t>(indices[0]) > prev;
-    for (int i = 0; i < n; ++i) {
+    int64_t* __restrict counts = g.counts;
+    I* __restrict minors = g.minors;
+    uint32_t bad = 0;
+    for (int i = 0; i < n; ++i) {  // selects and bit operations only: vectorizes
         const I minor = indices[i];
-        ok &= (minor >= 0) & (static_cast<int64_t>(minor) < n_minor);
-        ok &= count_ok(data[i], &g.counts[i]);
-        g.minors[i] = minor;
+        bad |= static_cast<uint32_t>(minor < 0) |
+               static_cast<uint32_t>(static_cast<int64_t>(minor) >= n_minor);
+        int64_t c;
+        bad |= static_cast<uint32_t>(!count_ok(data[i], &c));
+        counts[i] = c;
+        minors[i] = minor;
     }
-    for (int i = 1; i < n; ++i) inc &= indices[i] > indices[i - 1];
-    *sorted &= inc;
+    uint32_t unsorted = static_cast<uint32_t>(static_cast<int64_t>(indices[0]) <= prev);
+    for (int i = 1; i < n; ++i) unsorted |= static_cast<uint32_t>(indices[i] <= indices[i - 1]);
+    *sorted = *sorted && unsorted == 0;
     g.n = n;
     g.set_counters();
-    return ok;
+    return bad == 0;
 }
 
 template <class V, class I>

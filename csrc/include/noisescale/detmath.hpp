@@ -32,7 +32,7 @@ NS_HD double inf() { return from_bits(0x7FF0000000000000ull); }
 
 // Natural logarithm; log(0) = -inf, log(x<0) = NaN.
 NS_HD double log(double x) {
-    if (!(x > 0.0)) return x == 0.0 ? -inf() : (x - x) / 0.0;
+    if (!(x > 0.0)) return x == 0.0 ? -inf() : from_bits(0x7FF8000000000000ull);  // NaN
     if (x == inf()) return x;
     int e = 0;
     if (x < 2.2250738585072014e-308) {  // subnormal: scale into the normal range

@@ -7,6 +7,7 @@
 // device. Randomness for (i, j) and purpose `stream` is the Philox sequence of EntryRng.
 #pragma once
 #include <cstdint>
+#include <type_traits>
 
 #include "binomial.hpp"
 #include "hd.hpp"
@@ -20,6 +21,37 @@ constexpr int64_t kMaxCount = int64_t(1) << 53;
 
 // Most nested levels one call can produce.
 constexpr int kMaxLevels = 64;
+
+// Largest count a dtype holds exactly (float32: 2^24, int32: 2^31 - 1, others: 2^53).
+template <class V>
+NS_HD constexpr int64_t max_count() {
+    if (std::is_same<V, float>::value) return int64_t(1) << 24;
+    if (std::is_same<V, int32_t>::value) return 2147483647;
+    return kMaxCount;
+}
+
+// Convert a stored count; false unless it is a whole number in [0, max_count<V>()] (NaN and
+// infinities included). Branch-free so CPU loops vectorize.
+template <class V>
+NS_HD bool count_ok(V v, int64_t* c) {
+    if (std::is_same<V, float>::value) {
+        // float counts are <= 2^24, so the round trip goes through int32 (vectorizes on SSE2).
+        const bool in = (v >= V(0)) & (v <= V(16777216));  // NaN: false
+        const V safe = in ? v : V(0);
+        const int32_t i = static_cast<int32_t>(safe);
+        *c = i;
+        return in & (static_cast<V>(i) == safe);
+    } else if (std::is_floating_point<V>::value) {
+        const bool in = (v >= V(0)) & (v <= static_cast<V>(max_count<V>()));  // NaN: false
+        const V safe = in ? v : V(0);
+        const int64_t i = static_cast<int64_t>(safe);
+        *c = i;
+        return in & (static_cast<V>(i) == safe);
+    } else {
+        *c = static_cast<int64_t>(v);
+        return (v >= V(0)) & (static_cast<int64_t>(v) <= max_count<V>());
+    }
+}
 
 // Level `level` of thinning at entry (row, col): Binomial(c, plan.p) drawn from the entry's
 // sequence for stream `level`.

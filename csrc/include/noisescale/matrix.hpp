@@ -6,6 +6,9 @@
 #include <cstdlib>
 #include <memory>
 #include <new>
+#if defined(__linux__)
+#include <sys/mman.h>
+#endif
 #include <stdexcept>
 #include <string>
 
@@ -19,9 +22,20 @@ struct FreeDeleter {
 template <class T>
 using Buffer = std::unique_ptr<T[], FreeDeleter>;
 
+// Uninitialised storage for n values. Large buffers are 2 MiB aligned and marked for
+// transparent huge pages, which halves the page-fault cost of first touch (as numpy does).
 template <class T>
 Buffer<T> allocate(int64_t n) {
-    void* p = std::malloc(static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T));
+    const size_t bytes = static_cast<size_t>(std::max<int64_t>(n, 1)) * sizeof(T);
+    void* p = nullptr;
+#if defined(__linux__) && defined(MADV_HUGEPAGE)
+    constexpr size_t kHuge = size_t(1) << 21;
+    if (bytes >= 2 * kHuge) {
+        if (posix_memalign(&p, kHuge, bytes) != 0) p = nullptr;
+        if (p != nullptr) madvise(p, bytes, MADV_HUGEPAGE);
+    }
+#endif
+    if (p == nullptr) p = std::malloc(bytes);
     if (p == nullptr) throw std::bad_alloc();
     return Buffer<T>(static_cast<T*>(p));
 }
