@@ -103,14 +103,12 @@ py::list thin_compressed_typed(const py::array& indptr, const py::array& indices
     std::vector<Compressed<V, I>> out;
     {
         py::gil_scoped_release nogil;
+        bool done = false;
 #ifdef NOISESCALE_WITH_CUDA
-        if (cuda)
-            out = cuda::thin_compressed(in, plans, seed, keep_zeros);
-        else
+        if (cuda) done = cuda::thin_compressed(in, plans, seed, keep_zeros, &out);
 #endif
-            out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads);
+        if (!done) out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads);
     }
-    (void)cuda;
     py::list result;
     for (auto& c : out) result.append(to_python(c, n_major));
     return result;
@@ -162,16 +160,16 @@ py::list thin_dense_typed(const py::array& x, bool c_order, int64_t row_offset,
     }
     {
         py::gil_scoped_release nogil;
+        bool done = false;
 #ifdef NOISESCALE_WITH_CUDA
         if (cuda)
-            cuda::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans, seed,
-                             ptrs.data());
-        else
+            done = cuda::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans,
+                                    seed, ptrs.data());
 #endif
+        if (!done)
             cpu::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans, seed,
                             ptrs.data(), threads);
     }
-    (void)cuda;
     py::list result;
     for (auto& o : outs) result.append(o);
     return result;
@@ -236,14 +234,12 @@ py::tuple downsample_csr_typed(const py::array& indptr, const py::array& indices
     Compressed<V, I> out;
     {
         py::gil_scoped_release nogil;
+        bool done = false;
 #ifdef NOISESCALE_WITH_CUDA
-        if (cuda)
-            out = cuda::downsample_csr(in, targets, seed, keep_zeros);
-        else
+        if (cuda) done = cuda::downsample_csr(in, targets, seed, keep_zeros, &out);
 #endif
-            out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads);
+        if (!done) out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads);
     }
-    (void)cuda;
     return to_python(out, n_rows);
 }
 
@@ -282,14 +278,13 @@ py::array downsample_dense_typed(const py::array& x, int64_t row_offset, Targets
     V* o = out.mutable_data();
     {
         py::gil_scoped_release nogil;
+        bool done = false;
 #ifdef NOISESCALE_WITH_CUDA
-        if (cuda)
-            cuda::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o);
-        else
+        if (cuda) done = cuda::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o);
 #endif
+        if (!done)
             cpu::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o, threads);
     }
-    (void)cuda;
     return out;
 }
 
