@@ -34,21 +34,22 @@ print(ns.build_info()["simd"], h.hexdigest())
 """
 
 
-def _run(simd: str | None) -> tuple[str, str]:
+def _run(simd: str | None, cwd) -> tuple[str, str]:
     env = dict(os.environ)
     env.pop("NOISESCALE_SIMD", None)
     if simd is not None:
         env["NOISESCALE_SIMD"] = simd
+    # Run outside the source tree so the installed package (with its extension) is imported.
     out = subprocess.run([sys.executable, "-c", _SCRIPT], env=env, capture_output=True,
-                         text=True, check=True).stdout.split()
+                         text=True, check=True, cwd=cwd).stdout.split()
     return out[0], out[1]
 
 
-def test_simd_paths_give_identical_bits():
-    best_isa, best = _run(None)
+def test_simd_paths_give_identical_bits(tmp_path):
+    best_isa, best = _run(None, tmp_path)
     results = {best_isa: best}
     for cap in ("avx2", "scalar"):
-        isa, digest = _run(cap)
+        isa, digest = _run(cap, tmp_path)
         results[isa] = digest
     assert "scalar" in results
     assert len(set(results.values())) == 1, results
