@@ -24,8 +24,12 @@ import hashlib, numpy as np, noisescale as ns, scipy.sparse as sp
 rng = np.random.default_rng(3)
 X = sp.random(300, 400, density=0.3, random_state=4, format="csr", dtype=np.float64)
 X.data = np.floor(1 + rng.lognormal(0, 1.5, X.nnz))
+X64 = X.astype(np.int32)
+X64.indices, X64.indptr = X64.indices.astype(np.int64), X64.indptr.astype(np.int64)
 outs = [ns.thin(X, 0.3, seed=9), *ns.thin_series(X, [0.7, 0.2, 0.05], seed=9),
-        ns.downsample_to(X, 40, seed=9), ns.thin(X.toarray(), 0.8, seed=9)]
+        ns.downsample_to(X, 40, seed=9), ns.thin(X.toarray(), 0.8, seed=9),
+        ns.thin(X, 0.3, seed=9, keep_zeros=True), ns.thin(X.tocsc(), 0.6, seed=9),
+        ns.thin(X64, 0.3, seed=9), ns.thin(X.astype(np.float32), 0.3, seed=9)]
 h = hashlib.sha256()
 for o in outs:
     d = o.toarray() if sp.issparse(o) else o

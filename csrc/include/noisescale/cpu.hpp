@@ -161,6 +161,67 @@ inline LoadGroupFn<V, I> load_group_impl() {
     return &load_group_generic<V, I>;
 }
 
+// Append the kept entries of a group (values vals[0..n), minor indices minors[0..n)) at
+// oi/od: those with a non-zero value, or all with keep_zeros. Returns how many were written;
+// never writes past them.
+template <class V, class I>
+using EmitFn = int (*)(const int64_t*, const I*, int, bool, I*, V*);
+
+template <class V, class I>
+inline int emit_generic(const int64_t* vals, const I* minors, int n, bool keep_zeros, I* oi,
+                        V* od) {
+    int p = 0;
+    for (int i = 0; i < n; ++i) {  // branch-free: write, then advance when kept
+        oi[p] = minors[i];
+        od[p] = static_cast<V>(vals[i]);
+        p += (keep_zeros || vals[i] != 0) ? 1 : 0;
+    }
+    return p;
+}
+
+#ifdef NOISESCALE_X86_SIMD
+// AVX-512: compress the kept lanes in registers and store them with a lane mask, 8 at a time.
+template <class V, class I>
+__attribute__((target("avx512f,avx512dq,avx512vl"))) inline int emit_avx512(
+    const int64_t* vals, const I* minors, int n, bool keep_zeros, I* oi, V* od) {
+    int p = 0;
+    for (int h = 0; h < n; h += 8) {
+        const __mmask8 live = static_cast<__mmask8>(n - h >= 8 ? 0xFF : (1u << (n - h)) - 1);
+        const __m512i v = _mm512_maskz_loadu_epi64(live, vals + h);
+        const __mmask8 keep =
+            keep_zeros ? live : _mm512_mask_cmpneq_epi64_mask(live, v, _mm512_setzero_si512());
+        const int k = __builtin_popcount(keep);
+        const __mmask8 out = static_cast<__mmask8>((1u << k) - 1);
+        if constexpr (sizeof(I) == 4) {
+            const __m256i m = _mm256_maskz_loadu_epi32(live, minors + h);
+            _mm256_mask_storeu_epi32(oi + p, out, _mm256_maskz_compress_epi32(keep, m));
+        } else {
+            const __m512i m = _mm512_maskz_loadu_epi64(live, minors + h);
+            _mm512_mask_storeu_epi64(oi + p, out, _mm512_maskz_compress_epi64(keep, m));
+        }
+        const __m512i cv = _mm512_maskz_compress_epi64(keep, v);
+        if constexpr (std::is_same_v<V, float>)
+            _mm256_mask_storeu_ps(od + p, out, _mm512_cvtepi64_ps(cv));
+        else if constexpr (std::is_same_v<V, double>)
+            _mm512_mask_storeu_pd(od + p, out, _mm512_cvtepi64_pd(cv));
+        else if constexpr (std::is_same_v<V, int32_t>)
+            _mm256_mask_storeu_epi32(od + p, out, _mm512_cvtepi64_epi32(cv));
+        else
+            _mm512_mask_storeu_epi64(od + p, out, cv);
+        p += k;
+    }
+    return p;
+}
+#endif
+
+template <class V, class I>
+inline EmitFn<V, I> emit_impl() {
+#ifdef NOISESCALE_X86_SIMD
+    if (std::string(batch_impl().isa) == "avx512") return &emit_avx512<V, I>;
+#endif
+    return &emit_generic<V, I>;
+}
+
 // First problem found: the smallest storage position wins so the message is reproducible.
 struct FirstProblem {
     std::atomic<bool> any{false};
@@ -280,6 +341,127 @@ inline void thin_group(Group<I>& g, const BinomialPlan* plans, int levels, uint6
     }
 }
 
+// Reusable uninitialised storage (one per thread and level).
+template <class T>
+struct Scratch {
+    Buffer<T> buf;
+    int64_t cap = 0;
+    T* reserve(int64_t n) {
+        if (n > cap) {
+            buf = allocate<T>(n);
+            cap = n;
+        }
+        return buf.get();
+    }
+};
+
+// Where each (block, level) of a compressed output is written, and how the pieces become one
+// array. Dense levels (expected kept fraction >= kInPlaceFraction) write in place into a
+// full-size buffer at the block's input offset; the gaps are closed at the end and the buffer
+// trimmed. Sparse levels write into a per-thread scratch buffer that is copied into an
+// exact-size chunk, and the chunks are concatenated at the end: a full-size buffer would be
+// touched (and zeroed by the kernel) far beyond what a small fraction keeps.
+constexpr double kInPlaceFraction = 0.25;
+
+template <class V, class I>
+class BlockOutput {
+public:
+    BlockOutput(const std::vector<int64_t>& block_start, int64_t nnz, int levels,
+                const std::vector<bool>& in_place)
+        : levels_(levels),
+          nblocks_(static_cast<int64_t>(block_start.size()) - 1),
+          start_(block_start),
+          in_place_(in_place),
+          full_idx_(static_cast<size_t>(levels)),
+          full_data_(static_cast<size_t>(levels)),
+          idx_(static_cast<size_t>(nblocks_ * levels)),
+          data_(static_cast<size_t>(nblocks_ * levels)),
+          count_(static_cast<size_t>(nblocks_ * levels), 0) {
+        for (int l = 0; l < levels; ++l)
+            if (in_place_[static_cast<size_t>(l)]) {
+                full_idx_[static_cast<size_t>(l)] = allocate<I>(nnz);
+                full_data_[static_cast<size_t>(l)] = allocate<V>(nnz);
+            }
+    }
+
+    bool in_place(int l) const { return in_place_[static_cast<size_t>(l)]; }
+    I* full_indices(int l, int64_t b) const {
+        return full_idx_[static_cast<size_t>(l)].get() + start_[static_cast<size_t>(b)];
+    }
+    V* full_data(int l, int64_t b) const {
+        return full_data_[static_cast<size_t>(l)].get() + start_[static_cast<size_t>(b)];
+    }
+
+    // Block b wrote n entries of level l at idx/data (in place, or in scratch to be copied).
+    void keep(int64_t b, int l, const I* idx, const V* data, int64_t n) {
+        const size_t k = static_cast<size_t>(b * levels_ + l);
+        count_[k] = n;
+        if (in_place(l)) return;
+        idx_[k] = allocate<I>(n);
+        data_[k] = allocate<V>(n);
+        std::memcpy(idx_[k].get(), idx, static_cast<size_t>(n) * sizeof(I));
+        std::memcpy(data_[k].get(), data, static_cast<size_t>(n) * sizeof(V));
+    }
+
+    // Join level l's blocks in order into o.indices / o.data and set o.nnz.
+    void assemble(int l, Compressed<V, I>& o, int threads) {
+        std::vector<int64_t> offset(static_cast<size_t>(nblocks_) + 1, 0);
+        for (int64_t b = 0; b < nblocks_; ++b)
+            offset[static_cast<size_t>(b + 1)] =
+                offset[static_cast<size_t>(b)] + count_[static_cast<size_t>(b * levels_ + l)];
+        o.nnz = offset[static_cast<size_t>(nblocks_)];
+        if (in_place(l)) {  // destinations never pass their sources: move blocks down in order
+            o.indices = std::move(full_idx_[static_cast<size_t>(l)]);
+            o.data = std::move(full_data_[static_cast<size_t>(l)]);
+            for (int64_t b = 0; b < nblocks_; ++b) {
+                const int64_t n = count_[static_cast<size_t>(b * levels_ + l)];
+                const int64_t src = start_[static_cast<size_t>(b)];
+                const int64_t dst = offset[static_cast<size_t>(b)];
+                if (dst != src && n > 0) {
+                    std::memmove(o.indices.get() + dst, o.indices.get() + src, n * sizeof(I));
+                    std::memmove(o.data.get() + dst, o.data.get() + src, n * sizeof(V));
+                }
+            }
+            shrink(o.indices, o.nnz);
+            shrink(o.data, o.nnz);
+            return;
+        }
+        o.indices = allocate<I>(o.nnz);
+        o.data = allocate<V>(o.nnz);
+        I* oi = o.indices.get();
+        V* od = o.data.get();
+#pragma omp parallel for schedule(dynamic, 4) num_threads(resolve_threads(threads))
+        for (int64_t b = 0; b < nblocks_; ++b) {
+            const size_t k = static_cast<size_t>(b * levels_ + l);
+            const int64_t n = count_[k], at = offset[static_cast<size_t>(b)];
+            if (n > 0) {
+                std::memcpy(oi + at, idx_[k].get(), static_cast<size_t>(n) * sizeof(I));
+                std::memcpy(od + at, data_[k].get(), static_cast<size_t>(n) * sizeof(V));
+            }
+            idx_[k].reset();
+            data_[k].reset();
+        }
+    }
+
+private:
+    int levels_;
+    int64_t nblocks_;
+    std::vector<int64_t> start_;
+    std::vector<bool> in_place_;
+    std::vector<Buffer<I>> full_idx_;
+    std::vector<Buffer<V>> full_data_;
+    std::vector<Buffer<I>> idx_;
+    std::vector<Buffer<V>> data_;
+    std::vector<int64_t> count_;
+};
+
+// Turn per-line counts stored at indptr[m + 1] into offsets.
+template <class I>
+void counts_to_indptr(I* indptr, int64_t n_major) {
+    indptr[0] = 0;
+    for (int64_t m = 0; m < n_major; ++m) indptr[m + 1] += indptr[m];
+}
+
 // Thin a compressed matrix through `levels` nested levels. Explicit zeros in the output are
 // dropped unless keep_zeros. Returns one compressed matrix per level, same dtypes, same
 // minor order as the input.
@@ -292,26 +474,43 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
         throw std::invalid_argument("between 1 and 64 fractions are supported");
     check_global_shape(in.row_offset, in.rows_are_major ? in.n_major : in.n_minor,
                        in.rows_are_major ? in.n_minor : in.n_major);
-    const int64_t nnz = in.nnz();
     std::vector<Compressed<V, I>> out(static_cast<size_t>(levels));
-    for (auto& o : out) {
-        o.indptr = allocate<I>(in.n_major + 1);
-        o.indices = allocate<I>(nnz);
-        o.data = allocate<V>(nnz);
-    }
+    for (auto& o : out) o.indptr = allocate<I>(in.n_major + 1);
     const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
     const int64_t nblocks = static_cast<int64_t>(bounds.size()) - 1;
-    std::vector<int64_t> block_count(static_cast<size_t>(nblocks * levels), 0);
+    std::vector<int64_t> block_start(bounds.size());
+    for (size_t b = 0; b < bounds.size(); ++b) block_start[b] = static_cast<int64_t>(in.indptr[bounds[b]]);
+    std::vector<bool> in_place(static_cast<size_t>(levels));
+    double kept = 1.0;  // expected fraction of entries left after each level
+    for (int l = 0; l < levels; ++l) {
+        kept *= plans[static_cast<size_t>(l)].p;
+        in_place[static_cast<size_t>(l)] = keep_zeros || kept >= kInPlaceFraction;
+    }
+    BlockOutput<V, I> chunks(block_start, in.nnz(), levels, in_place);
     FirstProblem problem;
     const LoadGroupFn<V, I> load = load_group_impl<V, I>();
+    const EmitFn<V, I> emit = emit_impl<V, I>();
 
-#pragma omp parallel for schedule(dynamic, 1) num_threads(resolve_threads(threads))
+#pragma omp parallel num_threads(resolve_threads(threads))
+    {
+    std::vector<Scratch<I>> sidx(static_cast<size_t>(levels));  // this thread's block outputs
+    std::vector<Scratch<V>> sdata(static_cast<size_t>(levels));
+#pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < nblocks; ++b) {
         if (problem.any.load(std::memory_order_relaxed)) continue;
         const int64_t m0 = bounds[static_cast<size_t>(b)], m1 = bounds[static_cast<size_t>(b + 1)];
-        const int64_t start = static_cast<int64_t>(in.indptr[m0]);
+        const int64_t block_nnz =
+            static_cast<int64_t>(in.indptr[m1]) - static_cast<int64_t>(in.indptr[m0]);
+        I* oidx[kMaxLevels];
+        V* odata[kMaxLevels];
         int64_t pos[kMaxLevels];
-        for (int l = 0; l < levels; ++l) pos[l] = start;
+        for (int l = 0; l < levels; ++l) {
+            oidx[l] = chunks.in_place(l) ? chunks.full_indices(l, b)
+                                         : sidx[static_cast<size_t>(l)].reserve(block_nnz);
+            odata[l] = chunks.in_place(l) ? chunks.full_data(l, b)
+                                          : sdata[static_cast<size_t>(l)].reserve(block_nnz);
+            pos[l] = 0;
+        }
         Group<I> grp;
         grp.rows_major = in.rows_are_major;
         grp.row_offset = in.row_offset;
@@ -350,17 +549,12 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
                 if (bad) break;
                 thin_group(grp, plans.data(), levels, seed, vals);
                 for (int l = 0; l < levels; ++l) {
-                    I* oi = out[static_cast<size_t>(l)].indices.get();
-                    V* od = out[static_cast<size_t>(l)].data.get();
-                    const int64_t* v = vals + l * kBatch;
-                    int64_t p = pos[l];
-                    for (int i = 0; i < n; ++i) {
-                        oi[p] = grp.minors[i];
-                        od[p] = static_cast<V>(v[i]);
-                        p += (keep_zeros || v[i] != 0) ? 1 : 0;
-                    }
-                    line_nnz[l] += p - pos[l];
-                    pos[l] = p;
+                    I* oi = oidx[l];
+                    V* od = odata[l];
+                    const int k = emit(vals + l * kBatch, grp.minors, n, keep_zeros, oi + pos[l],
+                                       od + pos[l]);
+                    line_nnz[l] += k;
+                    pos[l] += k;
                 }
             }
             if (bad) break;
@@ -378,29 +572,16 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
             for (int l = 0; l < levels; ++l)
                 out[static_cast<size_t>(l)].indptr[m + 1] = static_cast<I>(line_nnz[l]);
         }
-        for (int l = 0; l < levels; ++l)
-            block_count[static_cast<size_t>(b * levels + l)] = pos[l] - start;
+        if (!bad)
+            for (int l = 0; l < levels; ++l) chunks.keep(b, l, oidx[l], odata[l], pos[l]);
     }
+    }  // omp parallel
     problem.raise_if_any(in.n_minor);
 
-    // Close the gaps between blocks (destinations never pass their sources), then trim.
     for (int l = 0; l < levels; ++l) {
         Compressed<V, I>& o = out[static_cast<size_t>(l)];
-        int64_t dest = 0;
-        for (int64_t b = 0; b < nblocks; ++b) {
-            const int64_t src = static_cast<int64_t>(in.indptr[bounds[static_cast<size_t>(b)]]);
-            const int64_t n = block_count[static_cast<size_t>(b * levels + l)];
-            if (dest != src && n > 0) {
-                std::memmove(o.indices.get() + dest, o.indices.get() + src, n * sizeof(I));
-                std::memmove(o.data.get() + dest, o.data.get() + src, n * sizeof(V));
-            }
-            dest += n;
-        }
-        o.nnz = dest;
-        o.indptr[0] = 0;
-        for (int64_t m = 0; m < in.n_major; ++m) o.indptr[m + 1] += o.indptr[m];
-        shrink(o.indices, dest);
-        shrink(o.data, dest);
+        chunks.assemble(l, o, threads);
+        counts_to_indptr(o.indptr.get(), in.n_major);
     }
     return out;
 }
@@ -465,23 +646,30 @@ template <class V, class I>
 Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, uint64_t seed,
                                 bool keep_zeros, int threads) {
     check_global_shape(in.row_offset, in.n_major, in.n_minor);
-    const int64_t nnz = in.nnz();
     Compressed<V, I> o;
     o.indptr = allocate<I>(in.n_major + 1);
-    o.indices = allocate<I>(nnz);
-    o.data = allocate<V>(nnz);
     const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
     const int64_t nblocks = static_cast<int64_t>(bounds.size()) - 1;
-    std::vector<int64_t> block_count(static_cast<size_t>(nblocks), 0);
+    std::vector<int64_t> block_start(bounds.size());
+    for (size_t b = 0; b < bounds.size(); ++b) block_start[b] = static_cast<int64_t>(in.indptr[bounds[b]]);
+    BlockOutput<V, I> chunks(block_start, in.nnz(), 1, std::vector<bool>{keep_zeros});
     FirstProblem problem;
 
-#pragma omp parallel for schedule(dynamic, 1) num_threads(resolve_threads(threads))
+#pragma omp parallel num_threads(resolve_threads(threads))
+    {
+    Scratch<I> sidx;  // this thread's block output
+    Scratch<V> sdata;
+    std::vector<int64_t> counts, order, vals;
+#pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < nblocks; ++b) {
         if (problem.any.load(std::memory_order_relaxed)) continue;
         const int64_t m0 = bounds[static_cast<size_t>(b)], m1 = bounds[static_cast<size_t>(b + 1)];
-        const int64_t start = static_cast<int64_t>(in.indptr[m0]);
-        int64_t pos = start;
-        std::vector<int64_t> counts, order, vals;
+        const int64_t block_nnz =
+            static_cast<int64_t>(in.indptr[m1]) - static_cast<int64_t>(in.indptr[m0]);
+        I* oidx = sidx.reserve(block_nnz);
+        V* odata = sdata.reserve(block_nnz);
+        int64_t pos = 0;
+        bool bad = false;
         for (int64_t m = m0; m < m1; ++m) {
             const int64_t e0 = static_cast<int64_t>(in.indptr[m]);
             const int64_t len = static_cast<int64_t>(in.indptr[m + 1]) - e0;
@@ -489,7 +677,7 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
             counts.resize(static_cast<size_t>(len));
             vals.resize(static_cast<size_t>(len));
             int64_t total = 0, prev = -1;
-            bool sorted = true, bad = false;
+            bool sorted = true;
             for (int64_t k = 0; k < len; ++k) {
                 const int64_t e = e0 + k;
                 const int64_t col = static_cast<int64_t>(in.indices[e]);
@@ -537,31 +725,18 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
             }
             const int64_t before = pos;
             for (int64_t k = 0; k < len; ++k) {
-                o.indices[pos] = idx[k];
-                o.data[pos] = static_cast<V>(out[k]);
+                oidx[pos] = idx[k];
+                odata[pos] = static_cast<V>(out[k]);
                 pos += (keep_zeros || out[k] != 0) ? 1 : 0;
             }
             o.indptr[m + 1] = static_cast<I>(pos - before);
         }
-        block_count[static_cast<size_t>(b)] = pos - start;
+        if (!bad) chunks.keep(b, 0, oidx, odata, pos);
     }
+    }  // omp parallel
     problem.raise_if_any(in.n_minor);
-
-    int64_t dest = 0;
-    for (int64_t b = 0; b < nblocks; ++b) {
-        const int64_t src = static_cast<int64_t>(in.indptr[bounds[static_cast<size_t>(b)]]);
-        const int64_t n = block_count[static_cast<size_t>(b)];
-        if (dest != src && n > 0) {
-            std::memmove(o.indices.get() + dest, o.indices.get() + src, n * sizeof(I));
-            std::memmove(o.data.get() + dest, o.data.get() + src, n * sizeof(V));
-        }
-        dest += n;
-    }
-    o.nnz = dest;
-    o.indptr[0] = 0;
-    for (int64_t m = 0; m < in.n_major; ++m) o.indptr[m + 1] += o.indptr[m];
-    shrink(o.indices, dest);
-    shrink(o.data, dest);
+    chunks.assemble(0, o, threads);
+    counts_to_indptr(o.indptr.get(), in.n_major);
     return o;
 }
 

@@ -112,21 +112,18 @@ __attribute__((target("avx2"))) inline void philox_batch_avx2(uint64_t seed, con
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
 #endif
-// One Philox round on 16 lanes (AVX-512); x ^ y ^ k is one ternary-logic op (0x96).
+// AVX-512 keeps each 32-bit word in a 64-bit lane: _mm512_mul_epu32 then yields the whole
+// 64-bit product (hi = p >> 32, lo = p), and it ignores the upper halves of its inputs, so
+// those may hold junk between rounds and no masking or blending is needed: one round of 8
+// lanes is 2 multiplies, 2 shifts and 2 three-way xors.
 #define NS_PHILOX_ROUND_AVX512(x0, x1, x2, x3, k0v, k1v)                                   \
     do {                                                                                   \
-        const __m512i pe0 = _mm512_mul_epu32(x0, m0);                                      \
-        const __m512i po0 = _mm512_mul_epu32(_mm512_srli_epi64(x0, 32), m0);               \
-        const __m512i pe1 = _mm512_mul_epu32(x2, m1);                                      \
-        const __m512i po1 = _mm512_mul_epu32(_mm512_srli_epi64(x2, 32), m1);               \
-        const __m512i hi0 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(pe0, 32), po0); \
-        const __m512i lo0 = _mm512_mask_blend_epi32(odd, pe0, _mm512_slli_epi64(po0, 32)); \
-        const __m512i hi1 = _mm512_mask_blend_epi32(odd, _mm512_srli_epi64(pe1, 32), po1); \
-        const __m512i lo1 = _mm512_mask_blend_epi32(odd, pe1, _mm512_slli_epi64(po1, 32)); \
-        x0 = _mm512_ternarylogic_epi32(hi1, x1, k0v, 0x96);                                \
-        x2 = _mm512_ternarylogic_epi32(hi0, x3, k1v, 0x96);                                \
-        x1 = lo1;                                                                          \
-        x3 = lo0;                                                                          \
+        const __m512i p0 = _mm512_mul_epu32(x0, m0);                                       \
+        const __m512i p1 = _mm512_mul_epu32(x2, m1);                                       \
+        x0 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p1, 32), x1, k0v, 0x96);          \
+        x2 = _mm512_ternarylogic_epi64(_mm512_srli_epi64(p0, 32), x3, k1v, 0x96);          \
+        x1 = p1;                                                                           \
+        x3 = p0;                                                                           \
     } while (0)
 
 __attribute__((target("avx512f"))) inline void philox_batch_avx512(uint64_t seed,
@@ -134,30 +131,32 @@ __attribute__((target("avx512f"))) inline void philox_batch_avx512(uint64_t seed
                                                                    const uint32_t* c1,
                                                                    const uint32_t* c2,
                                                                    PhiloxLanes* out) {
-    static_assert(kBatch == 32, "two AVX-512 chains of 16 lanes");
+    static_assert(kBatch == 32, "four AVX-512 chains of 8 lanes");
     const __m512i m0 = _mm512_set1_epi64(kPhiloxM0), m1 = _mm512_set1_epi64(kPhiloxM1);
-    const __mmask16 odd = 0xAAAA;
-    __m512i a0 = _mm512_loadu_si512(c0), a1 = _mm512_loadu_si512(c1);
-    __m512i a2 = _mm512_loadu_si512(c2), a3 = _mm512_setzero_si512();
-    __m512i b0 = _mm512_loadu_si512(c0 + 16), b1 = _mm512_loadu_si512(c1 + 16);
-    __m512i b2 = _mm512_loadu_si512(c2 + 16), b3 = _mm512_setzero_si512();
+#define NS_WIDEN(p) _mm512_cvtepu32_epi64(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(p)))
+    __m512i a0 = NS_WIDEN(c0), a1 = NS_WIDEN(c1), a2 = NS_WIDEN(c2), a3 = _mm512_setzero_si512();
+    __m512i b0 = NS_WIDEN(c0 + 8), b1 = NS_WIDEN(c1 + 8), b2 = NS_WIDEN(c2 + 8), b3 = a3;
+    __m512i e0 = NS_WIDEN(c0 + 16), e1 = NS_WIDEN(c1 + 16), e2 = NS_WIDEN(c2 + 16), e3 = a3;
+    __m512i d0 = NS_WIDEN(c0 + 24), d1 = NS_WIDEN(c1 + 24), d2 = NS_WIDEN(c2 + 24), d3 = a3;
+#undef NS_WIDEN
     uint32_t k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
     for (int r = 0; r < kPhiloxRounds; ++r) {
-        const __m512i k0v = _mm512_set1_epi32(static_cast<int>(k0));
-        const __m512i k1v = _mm512_set1_epi32(static_cast<int>(k1));
+        const __m512i k0v = _mm512_set1_epi64(k0), k1v = _mm512_set1_epi64(k1);
         NS_PHILOX_ROUND_AVX512(a0, a1, a2, a3, k0v, k1v);
         NS_PHILOX_ROUND_AVX512(b0, b1, b2, b3, k0v, k1v);
+        NS_PHILOX_ROUND_AVX512(e0, e1, e2, e3, k0v, k1v);
+        NS_PHILOX_ROUND_AVX512(d0, d1, d2, d3, k0v, k1v);
         k0 += kPhiloxW0;
         k1 += kPhiloxW1;
     }
-    _mm512_store_si512(out->v[0], a0);
-    _mm512_store_si512(out->v[1], a1);
-    _mm512_store_si512(out->v[2], a2);
-    _mm512_store_si512(out->v[3], a3);
-    _mm512_store_si512(out->v[0] + 16, b0);
-    _mm512_store_si512(out->v[1] + 16, b1);
-    _mm512_store_si512(out->v[2] + 16, b2);
-    _mm512_store_si512(out->v[3] + 16, b3);
+#define NS_NARROW(p, v) _mm256_store_si256(reinterpret_cast<__m256i*>(p), _mm512_cvtepi64_epi32(v))
+    NS_NARROW(out->v[0], a0), NS_NARROW(out->v[1], a1), NS_NARROW(out->v[2], a2);
+    NS_NARROW(out->v[3], a3), NS_NARROW(out->v[0] + 8, b0), NS_NARROW(out->v[1] + 8, b1);
+    NS_NARROW(out->v[2] + 8, b2), NS_NARROW(out->v[3] + 8, b3), NS_NARROW(out->v[0] + 16, e0);
+    NS_NARROW(out->v[1] + 16, e1), NS_NARROW(out->v[2] + 16, e2), NS_NARROW(out->v[3] + 16, e3);
+    NS_NARROW(out->v[0] + 24, d0), NS_NARROW(out->v[1] + 24, d1), NS_NARROW(out->v[2] + 24, d2);
+    NS_NARROW(out->v[3] + 24, d3);
+#undef NS_NARROW
 }
 #undef NS_PHILOX_ROUND_AVX512
 
