@@ -214,14 +214,17 @@ __global__ void downsample_rows(const I* indptr, const I* indices, const V* data
             continue;
         }
         const int64_t target = per_row ? per_row[r] : target_all;
+        const int64_t row = row_offset + r;
         downsample_row(
-            e1 - e0, total, target, seed, row_offset + r,
+            e1 - e0, total, target,
             [&](int64_t k) {
                 int64_t v;
                 count_ok(data[e0 + k], &v);
                 return v;
             },
-            [&](int64_t k) { return static_cast<int64_t>(indices[e0 + k]); },
+            [&](int64_t k) {
+                return EntryRng(seed, row, static_cast<int64_t>(indices[e0 + k]), kStreamDownsample);
+            },
             [&](int64_t k, int64_t x) { vals[e0 + k] = x; });
     }
 }
@@ -244,14 +247,15 @@ __global__ void downsample_dense_rows(const V* in, int64_t n_rows, int64_t n_col
             continue;
         }
         const int64_t target = per_row ? per_row[r] : target_all;
+        const int64_t row = row_offset + r;
         downsample_row(
-            n_cols, total, target, seed, row_offset + r,
+            n_cols, total, target,
             [&](int64_t k) {
                 int64_t v;
                 count_ok(line[k], &v);
                 return v;
             },
-            [&](int64_t k) { return k; },
+            [&](int64_t k) { return EntryRng(seed, row, k, kStreamDownsample); },
             [&](int64_t k, int64_t x) { out[r * n_cols + k] = static_cast<V>(x); });
     }
 }

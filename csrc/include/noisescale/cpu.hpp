@@ -641,6 +641,26 @@ void thin_dense(const V* in, int64_t n_rows, int64_t n_cols, bool c_order, int64
 // ---------------------------------------------------------------------------------------------
 // Downsampling each row to a target total
 
+// Block 0 of the downsampling sequence of entries (row, cols[k]), k < len, in SIMD batches.
+template <class I>
+void downsample_blocks(const I* cols, int64_t len, int64_t row, uint64_t seed, Philox4* out) {
+    const BatchImpl& impl = batch_impl();
+    alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch], c2[kBatch];
+    const uint64_t r = static_cast<uint64_t>(row);
+    for (int i = 0; i < kBatch; ++i) {
+        c1[i] = static_cast<uint32_t>(r);
+        c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | (kStreamDownsample << 16);
+    }
+    PhiloxLanes blk;
+    for (int64_t g = 0; g < len; g += kBatch) {
+        const int n = static_cast<int>(std::min<int64_t>(kBatch, len - g));
+        for (int i = 0; i < n; ++i) c0[i] = static_cast<uint32_t>(cols[g + i]);
+        impl.philox(seed, c0, c1, c2, &blk);
+        for (int i = 0; i < n; ++i)
+            out[g + i] = Philox4{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
+    }
+}
+
 // Downsample a CSR matrix; zeros produced are dropped unless keep_zeros.
 template <class V, class I>
 Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, uint64_t seed,
@@ -660,6 +680,7 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
     Scratch<I> sidx;  // this thread's block output
     Scratch<V> sdata;
     std::vector<int64_t> counts, order, vals;
+    std::vector<Philox4> blocks;
 #pragma omp for schedule(dynamic, 1)
     for (int64_t b = 0; b < nblocks; ++b) {
         if (problem.any.load(std::memory_order_relaxed)) continue;
@@ -700,10 +721,19 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
             const int64_t* cnt = counts.data();
             const I* idx = in.indices + e0;
             int64_t* out = vals.data();
+            const bool draws = total > targets[m];
+            if (draws) {  // block 0 of every entry's sequence, in SIMD batches
+                blocks.resize(static_cast<size_t>(len));
+                downsample_blocks(idx, len, row, seed, blocks.data());
+            }
+            const Philox4* blk = blocks.data();
             if (sorted) {
                 downsample_row(
-                    len, total, targets[m], seed, row, [&](int64_t k) { return cnt[k]; },
-                    [&](int64_t k) { return static_cast<int64_t>(idx[k]); },
+                    len, total, targets[m], [&](int64_t k) { return cnt[k]; },
+                    [&](int64_t k) {
+                        return EntryRng(seed, row, static_cast<int64_t>(idx[k]), kStreamDownsample,
+                                        blk[k]);
+                    },
                     [&](int64_t k, int64_t x) { out[k] = x; });
             } else {
                 order.resize(static_cast<size_t>(len));
@@ -719,8 +749,11 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
                 if (bad) break;
                 const int64_t* ord = order.data();
                 downsample_row(
-                    len, total, targets[m], seed, row, [&](int64_t k) { return cnt[ord[k]]; },
-                    [&](int64_t k) { return static_cast<int64_t>(idx[ord[k]]); },
+                    len, total, targets[m], [&](int64_t k) { return cnt[ord[k]]; },
+                    [&](int64_t k) {
+                        return EntryRng(seed, row, static_cast<int64_t>(idx[ord[k]]),
+                                        kStreamDownsample, blk[ord[k]]);
+                    },
                     [&](int64_t k, int64_t x) { out[ord[k]] = x; });
             }
             const int64_t before = pos;
@@ -771,9 +804,10 @@ void downsample_dense(const V* in, int64_t n_rows, int64_t n_cols, int64_t row_o
         if (bad) continue;
         const int64_t* cnt = counts.data();
         const int64_t* cl = cols.data();
+        const int64_t row = row_offset + r;
         downsample_row(
-            static_cast<int64_t>(counts.size()), total, targets[r], seed, row_offset + r,
-            [&](int64_t k) { return cnt[k]; }, [&](int64_t k) { return cl[k]; },
+            static_cast<int64_t>(counts.size()), total, targets[r], [&](int64_t k) { return cnt[k]; },
+            [&](int64_t k) { return EntryRng(seed, row, cl[k], kStreamDownsample); },
             [&](int64_t k, int64_t x) { dst[cl[k]] = static_cast<V>(x); });
     }
     problem.raise_if_any();

@@ -74,12 +74,13 @@ NS_HD void thin_entry(int64_t c, const BinomialPlan* plans, int levels, uint64_t
 
 // Downsample one row to at most `target` UMIs by drawing `target` of its `total` UMIs without
 // replacement (a multivariate hypergeometric draw). The row's counts are visited in increasing
-// column order; count(k) and col(k) give the k-th of `len` entries in that order, and
-// emit(k, value) receives its new value. Entry k is a hypergeometric draw of the UMIs still
-// to be taken among the UMIs not yet visited, keyed by (seed, row, col(k)).
-template <class CountAt, class ColAt, class Emit>
-NS_HD void downsample_row(int64_t len, int64_t total, int64_t target, uint64_t seed, int64_t row,
-                          CountAt count, ColAt col, Emit emit) {
+// column order; count(k) gives the k-th of `len` entries in that order, rng_at(k) its random
+// sequence (EntryRng(seed, row, col(k), kStreamDownsample)), and emit(k, value) receives its
+// new value. Entry k is a hypergeometric draw of the UMIs still to be taken among the UMIs not
+// yet visited.
+template <class CountAt, class RngAt, class Emit>
+NS_HD void downsample_row(int64_t len, int64_t total, int64_t target, CountAt count, RngAt rng_at,
+                          Emit emit) {
     if (total <= target) {
         for (int64_t k = 0; k < len; ++k) emit(k, count(k));
         return;
@@ -93,7 +94,7 @@ NS_HD void downsample_row(int64_t len, int64_t total, int64_t target, uint64_t s
         else if (left_take == left_total)
             x = c;
         else {
-            EntryRng rng(seed, row, col(k), kStreamDownsample);
+            EntryRng rng = rng_at(k);
             x = hypergeometric(left_total, c, left_take, rng);
         }
         emit(k, x);

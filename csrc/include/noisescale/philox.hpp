@@ -49,29 +49,34 @@ NS_HD Philox4 rng_counter(int64_t row, int64_t col, uint32_t stream, uint32_t bl
                     static_cast<uint32_t>((r >> 32) & 0xFFFFu) | (stream << 16), block}};
 }
 
-// A reproducible sequence of 64-bit random words for one (seed, row, col, stream).
-// Block b of the sequence is Philox(rng_counter(row, col, stream, b), seed); each block yields
-// two 64-bit words, (v0 << 32 | v1) then (v2 << 32 | v3).
+// A reproducible sequence of random words for one (seed, row, col, stream).
+// Block b of the sequence is Philox(rng_counter(row, col, stream, b), seed); its four 32-bit
+// words v0..v3 are consumed in order. A 64-bit word is two consecutive 32-bit words, high
+// first: the first two 64-bit words of a sequence are (v0 << 32 | v1) and (v2 << 32 | v3).
 class EntryRng {
 public:
     NS_HD EntryRng(uint64_t seed, int64_t row, int64_t col, uint32_t stream)
         : k0_(static_cast<uint32_t>(seed)), k1_(static_cast<uint32_t>(seed >> 32)),
-          ctr_(rng_counter(row, col, stream, 0)), pos_(2) {}
+          ctr_(rng_counter(row, col, stream, 0)), pos_(4), started_(false) {}
 
     // Start with block 0 already computed (e.g. by a vectorised batch on the CPU).
     NS_HD EntryRng(uint64_t seed, int64_t row, int64_t col, uint32_t stream, const Philox4& block0)
         : k0_(static_cast<uint32_t>(seed)), k1_(static_cast<uint32_t>(seed >> 32)),
-          ctr_(rng_counter(row, col, stream, 0)), pos_(0) {
-        set_block(block0);
+          ctr_(rng_counter(row, col, stream, 0)), buf_(block0), pos_(0), started_(true) {}
+
+    NS_HD uint32_t next_u32() {
+        if (pos_ == 4) {
+            if (started_) ++ctr_.v[3];
+            started_ = true;
+            buf_ = philox4x32_10(ctr_, k0_, k1_);
+            pos_ = 0;
+        }
+        return buf_.v[pos_++];
     }
 
     NS_HD uint64_t next_u64() {
-        if (pos_ == 2) {
-            if (started_) ++ctr_.v[3];
-            started_ = true;
-            set_block(philox4x32_10(ctr_, k0_, k1_));
-        }
-        return buf_[pos_++];
+        const uint64_t hi = next_u32();
+        return (hi << 32) | next_u32();
     }
 
     // Uniform double in the open interval (0, 1), 53 random bits.
@@ -79,8 +84,17 @@ public:
         return (static_cast<double>(next_u64() >> 11) + 0.5) * (1.0 / 9007199254740992.0);
     }
 
-    // Uniform integer in [0, n) for n >= 1, exactly (Lemire's multiply-and-reject).
+    // Uniform integer in [0, n) for n >= 1, exactly (Lemire's multiply-and-reject); one 32-bit
+    // word per try when n <= 2^32, a 64-bit word otherwise.
     NS_HD uint64_t below(uint64_t n) {
+        if (n <= (uint64_t(1) << 32)) {
+            uint64_t m = static_cast<uint64_t>(next_u32()) * n;
+            if (static_cast<uint32_t>(m) < n) {
+                const uint64_t threshold = ((uint64_t(1) << 32) - n) % n;
+                while (static_cast<uint32_t>(m) < threshold) m = static_cast<uint64_t>(next_u32()) * n;
+            }
+            return m >> 32;
+        }
         uint64_t lo;
         uint64_t hi = mulhilo64(next_u64(), n, &lo);
         if (lo < n) {
@@ -91,18 +105,11 @@ public:
     }
 
 private:
-    NS_HD void set_block(const Philox4& b) {
-        buf_[0] = (static_cast<uint64_t>(b.v[0]) << 32) | b.v[1];
-        buf_[1] = (static_cast<uint64_t>(b.v[2]) << 32) | b.v[3];
-        pos_ = 0;
-        started_ = true;
-    }
-
     uint32_t k0_, k1_;
     Philox4 ctr_;
-    uint64_t buf_[2] = {0, 0};
+    Philox4 buf_{{0, 0, 0, 0}};
     int pos_;
-    bool started_ = false;
+    bool started_;
 };
 
 }  // namespace noisescale
