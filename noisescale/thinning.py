@@ -85,6 +85,12 @@ def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
     return np.ascontiguousarray(t, dtype=np.int64)
 
 
+def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
+    """The validated (seed, keep_zeros, row_offset, threads, device) shared by every call."""
+    return (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
+            resolve_threads(threads), resolve_device(device))
+
+
 # --------------------------------------------------------------------------------------------
 # Matrix-level work
 
@@ -220,8 +226,7 @@ def thin(
         ``"cuda"``. Never changes the result.
     """
     q = _check_fraction(fraction)
-    args = (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
-            resolve_threads(threads), resolve_device(device))
+    args = _run_options(seed, keep_zeros, row_offset, threads, device)
     out = _dispatch(data, lambda X: _thin_matrix(X, [q], *args), layer=layer,
                     keys=[key_added], copy=copy)
     return None if out is None else out[0]
@@ -259,8 +264,7 @@ def thin_series(
         if isinstance(key_added, str) or len(key_added) != len(qs):
             raise ValueError(f"key_added must be a list of {len(qs)} layer names, one per fraction")
         keys = list(key_added)
-    args = (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
-            resolve_threads(threads), resolve_device(device))
+    args = _run_options(seed, keep_zeros, row_offset, threads, device)
     return _dispatch(data, lambda X: _thin_matrix(X, qs, *args), layer=layer, keys=keys,
                      copy=copy)
 
@@ -287,8 +291,7 @@ def downsample_to(
     ``target_umis`` is one integer for all cells or one per cell. Other parameters as in
     :func:`thin`.
     """
-    args = (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
-            resolve_threads(threads), resolve_device(device))
+    args = _run_options(seed, keep_zeros, row_offset, threads, device)
     out = _dispatch(data, lambda X: [_downsample_matrix(X, target_umis, *args)], layer=layer,
                     keys=[key_added], copy=copy)
     return None if out is None else out[0]

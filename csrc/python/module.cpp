@@ -1,6 +1,6 @@
 // pybind11 bindings: the noisescale._core extension module.
 //
-// The functions here take validated-shape numpy arrays from noisescale/_thinning.py, release the
+// The functions here take numpy arrays prepared by noisescale/thinning.py, check them, release the
 // GIL and call the CPU (OpenMP) or CUDA drivers. C++ exceptions become Python errors:
 // std::invalid_argument -> ValueError, std::bad_alloc -> MemoryError.
 #include <pybind11/numpy.h>
@@ -62,6 +62,14 @@ py::tuple to_python(Compressed<V, I>& c, int64_t n_major) {
 
 template <class T>
 const T* ptr_of(const py::array& a) {
+    if (!(a.flags() & py::array::c_style))
+        throw std::invalid_argument("arrays passed to noisescale._core must be C-contiguous");
+    return static_cast<const T*>(a.data());
+}
+
+// Data pointer of a C- or F-contiguous array (the caller has checked which).
+template <class T>
+const T* ptr_of_any(const py::array& a) {
     return static_cast<const T*>(a.data());
 }
 
@@ -82,12 +90,38 @@ bool want_cuda(const std::string& device) {
 #endif
 }
 
+// Dtype dispatch: call f(Tag<T>{}) with the C++ type of a numpy dtype.
+template <class T>
+struct Tag {
+    using type = T;
+};
+
+template <class F>
+decltype(auto) with_count_type(const py::dtype& dt, F&& f) {
+    if (dt.is(py::dtype::of<int32_t>())) return f(Tag<int32_t>{});
+    if (dt.is(py::dtype::of<int64_t>())) return f(Tag<int64_t>{});
+    if (dt.is(py::dtype::of<float>())) return f(Tag<float>{});
+    if (dt.is(py::dtype::of<double>())) return f(Tag<double>{});
+    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+}
+
+template <class F>
+decltype(auto) with_index_type(const py::array& indptr, const py::array& indices, F&& f) {
+    if (!indptr.dtype().is(indices.dtype()))
+        throw std::invalid_argument("indptr and indices must have the same dtype");
+    if (indices.dtype().is(py::dtype::of<int32_t>())) return f(Tag<int32_t>{});
+    if (indices.dtype().is(py::dtype::of<int64_t>())) return f(Tag<int64_t>{});
+    throw std::invalid_argument("index arrays must be int32 or int64");
+}
+
+// A checked view of a CSR (rows major) or CSC matrix's arrays.
 template <class V, class I>
-py::list thin_compressed_typed(const py::array& indptr, const py::array& indices,
-                               const py::array& data, int64_t n_major, int64_t n_minor,
-                               bool rows_are_major, int64_t row_offset,
-                               const std::vector<BinomialPlan>& plans, uint64_t seed,
-                               bool keep_zeros, int threads, bool cuda) {
+CompressedIn<V, I> compressed_view(const py::array& indptr, const py::array& indices,
+                                   const py::array& data, int64_t n_major, int64_t n_minor,
+                                   bool rows_are_major, int64_t row_offset) {
+    if (indptr.ndim() != 1 || indptr.size() != n_major + 1)
+        throw std::invalid_argument("indptr has length " + std::to_string(indptr.size()) +
+                                    ", expected " + std::to_string(n_major + 1));
     CompressedIn<V, I> in;
     in.n_major = n_major;
     in.n_minor = n_minor;
@@ -96,22 +130,31 @@ py::list thin_compressed_typed(const py::array& indptr, const py::array& indices
     in.data = ptr_of<V>(data);
     in.rows_are_major = rows_are_major;
     in.row_offset = row_offset;
-    if (indptr.size() != n_major + 1)
-        throw std::invalid_argument("indptr has length " + std::to_string(indptr.size()) +
-                                    ", expected " + std::to_string(n_major + 1));
     check_structure(in, indices.size(), data.size());
-    std::vector<Compressed<V, I>> out;
-    {
-        py::gil_scoped_release nogil;
-        bool done = false;
-#ifdef NOISESCALE_WITH_CUDA
-        if (cuda) done = cuda::thin_compressed(in, plans, seed, keep_zeros, &out);
-#endif
-        if (!done) out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads);
-    }
-    py::list result;
-    for (auto& c : out) result.append(to_python(c, n_major));
-    return result;
+    return in;
+}
+
+// A 2-D dense input's shape; C order, or F order where allowed.
+struct DenseShape {
+    int64_t rows, cols;
+    bool c_order;
+};
+
+DenseShape dense_shape(const py::array& x, bool allow_fortran) {
+    if (x.ndim() != 2) throw std::invalid_argument("dense input must be 2-D");
+    const bool c_order = (x.flags() & py::array::c_style) != 0;
+    if (!c_order && !(allow_fortran && (x.flags() & py::array::f_style)))
+        throw std::invalid_argument(allow_fortran ? "dense input must be C- or F-contiguous"
+                                                  : "dense input must be C-contiguous");
+    return DenseShape{x.shape(0), x.shape(1), c_order};
+}
+
+template <class T>
+py::array_t<T> new_dense(const DenseShape& s) {
+    const auto item = static_cast<py::ssize_t>(sizeof(T));
+    std::vector<py::ssize_t> strides = s.c_order ? std::vector<py::ssize_t>{s.cols * item, item}
+                                                 : std::vector<py::ssize_t>{item, s.rows * item};
+    return py::array_t<T>(std::vector<py::ssize_t>{s.rows, s.cols}, strides);
 }
 
 py::list thin_compressed(const py::array& indptr, const py::array& indices, const py::array& data,
@@ -120,79 +163,60 @@ py::list thin_compressed(const py::array& indptr, const py::array& indices, cons
                          bool keep_zeros, int threads, const std::string& device) {
     const auto plans = plans_for(fractions);
     const bool cuda = want_cuda(device);
-    const bool i64 = indices.dtype().is(py::dtype::of<int64_t>());
-    if (!i64 && !indices.dtype().is(py::dtype::of<int32_t>()))
-        throw std::invalid_argument("index arrays must be int32 or int64");
-    if (!indptr.dtype().is(indices.dtype()))
-        throw std::invalid_argument("indptr and indices must have the same dtype");
-#define NS_DISPATCH_I(V)                                                                       \
-    return i64 ? thin_compressed_typed<V, int64_t>(indptr, indices, data, n_major, n_minor,    \
-                                                   rows_are_major, row_offset, plans, seed,    \
-                                                   keep_zeros, threads, cuda)                  \
-               : thin_compressed_typed<V, int32_t>(indptr, indices, data, n_major, n_minor,    \
-                                                   rows_are_major, row_offset, plans, seed,    \
-                                                   keep_zeros, threads, cuda);
-    const py::dtype dt = data.dtype();
-    if (dt.is(py::dtype::of<int32_t>())) { NS_DISPATCH_I(int32_t) }
-    if (dt.is(py::dtype::of<int64_t>())) { NS_DISPATCH_I(int64_t) }
-    if (dt.is(py::dtype::of<float>())) { NS_DISPATCH_I(float) }
-    if (dt.is(py::dtype::of<double>())) { NS_DISPATCH_I(double) }
-#undef NS_DISPATCH_I
-    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
-}
-
-template <class V>
-py::list thin_dense_typed(const py::array& x, bool c_order, int64_t row_offset,
-                          const std::vector<BinomialPlan>& plans, uint64_t seed, int threads,
-                          bool cuda) {
-    const int64_t n_rows = x.shape(0), n_cols = x.shape(1);
-    std::vector<py::array_t<V>> outs;
-    std::vector<V*> ptrs;
-    for (size_t l = 0; l < plans.size(); ++l) {
-        std::vector<py::ssize_t> shape{n_rows, n_cols};
-        std::vector<py::ssize_t> strides =
-            c_order ? std::vector<py::ssize_t>{static_cast<py::ssize_t>(n_cols * sizeof(V)),
-                                               static_cast<py::ssize_t>(sizeof(V))}
-                    : std::vector<py::ssize_t>{static_cast<py::ssize_t>(sizeof(V)),
-                                               static_cast<py::ssize_t>(n_rows * sizeof(V))};
-        outs.emplace_back(shape, strides);
-        ptrs.push_back(outs.back().mutable_data());
-    }
-    {
-        py::gil_scoped_release nogil;
-        bool done = false;
+    return with_count_type(data.dtype(), [&](auto vt) {
+        return with_index_type(indptr, indices, [&](auto it) {
+            using V = typename decltype(vt)::type;
+            using I = typename decltype(it)::type;
+            const auto in = compressed_view<V, I>(indptr, indices, data, n_major, n_minor,
+                                                  rows_are_major, row_offset);
+            std::vector<Compressed<V, I>> out;
+            {
+                py::gil_scoped_release nogil;
+                bool done = false;
 #ifdef NOISESCALE_WITH_CUDA
-        if (cuda)
-            done = cuda::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans,
-                                    seed, ptrs.data());
+                if (cuda) done = cuda::thin_compressed(in, plans, seed, keep_zeros, &out);
 #endif
-        if (!done)
-            cpu::thin_dense(ptr_of<V>(x), n_rows, n_cols, c_order, row_offset, plans, seed,
-                            ptrs.data(), threads);
-    }
-    py::list result;
-    for (auto& o : outs) result.append(o);
-    return result;
+                if (!done) out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads);
+            }
+            (void)cuda;
+            py::list result;
+            for (auto& c : out) result.append(to_python(c, n_major));
+            return result;
+        });
+    });
 }
 
 py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<double>& fractions,
                     uint64_t seed, int threads, const std::string& device) {
-    if (x.ndim() != 2) throw std::invalid_argument("dense input must be 2-D");
-    const bool c_order = (x.flags() & py::array::c_style) != 0;
-    if (!c_order && !(x.flags() & py::array::f_style))
-        throw std::invalid_argument("dense input must be C- or F-contiguous");
+    const DenseShape s = dense_shape(x, true);
     const auto plans = plans_for(fractions);
     const bool cuda = want_cuda(device);
-    const py::dtype dt = x.dtype();
-    if (dt.is(py::dtype::of<int32_t>()))
-        return thin_dense_typed<int32_t>(x, c_order, row_offset, plans, seed, threads, cuda);
-    if (dt.is(py::dtype::of<int64_t>()))
-        return thin_dense_typed<int64_t>(x, c_order, row_offset, plans, seed, threads, cuda);
-    if (dt.is(py::dtype::of<float>()))
-        return thin_dense_typed<float>(x, c_order, row_offset, plans, seed, threads, cuda);
-    if (dt.is(py::dtype::of<double>()))
-        return thin_dense_typed<double>(x, c_order, row_offset, plans, seed, threads, cuda);
-    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+    return with_count_type(x.dtype(), [&](auto vt) {
+        using V = typename decltype(vt)::type;
+        std::vector<py::array_t<V>> outs;
+        std::vector<V*> ptrs;
+        for (size_t l = 0; l < plans.size(); ++l) {
+            outs.push_back(new_dense<V>(s));
+            ptrs.push_back(outs.back().mutable_data());
+        }
+        const V* in = ptr_of_any<V>(x);
+        {
+            py::gil_scoped_release nogil;
+            bool done = false;
+#ifdef NOISESCALE_WITH_CUDA
+            if (cuda)
+                done = cuda::thin_dense(in, s.rows, s.cols, s.c_order, row_offset, plans, seed,
+                                        ptrs.data());
+#endif
+            if (!done)
+                cpu::thin_dense(in, s.rows, s.cols, s.c_order, row_offset, plans, seed,
+                                ptrs.data(), threads);
+        }
+        (void)cuda;
+        py::list result;
+        for (auto& o : outs) result.append(o);
+        return result;
+    });
 }
 
 Targets targets_from(const py::array_t<int64_t, py::array::c_style>& targets, int64_t n_rows) {
@@ -215,97 +239,56 @@ Targets targets_from(const py::array_t<int64_t, py::array::c_style>& targets, in
     return t;
 }
 
-template <class V, class I>
-py::tuple downsample_csr_typed(const py::array& indptr, const py::array& indices,
-                               const py::array& data, int64_t n_rows, int64_t n_cols,
-                               int64_t row_offset, Targets targets, uint64_t seed,
-                               bool keep_zeros, int threads, bool cuda) {
-    CompressedIn<V, I> in;
-    in.n_major = n_rows;
-    in.n_minor = n_cols;
-    in.indptr = ptr_of<I>(indptr);
-    in.indices = ptr_of<I>(indices);
-    in.data = ptr_of<V>(data);
-    in.row_offset = row_offset;
-    if (indptr.size() != n_rows + 1)
-        throw std::invalid_argument("indptr has length " + std::to_string(indptr.size()) +
-                                    ", expected " + std::to_string(n_rows + 1));
-    check_structure(in, indices.size(), data.size());
-    Compressed<V, I> out;
-    {
-        py::gil_scoped_release nogil;
-        bool done = false;
-#ifdef NOISESCALE_WITH_CUDA
-        if (cuda) done = cuda::downsample_csr(in, targets, seed, keep_zeros, &out);
-#endif
-        if (!done) out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads);
-    }
-    return to_python(out, n_rows);
-}
-
 py::tuple downsample_csr(const py::array& indptr, const py::array& indices, const py::array& data,
                          int64_t n_rows, int64_t n_cols, int64_t row_offset,
                          const py::array_t<int64_t, py::array::c_style>& target, uint64_t seed,
                          bool keep_zeros, int threads, const std::string& device) {
-    const Targets t = targets_from(target, n_rows);
+    const Targets targets = targets_from(target, n_rows);
     const bool cuda = want_cuda(device);
-    const bool i64 = indices.dtype().is(py::dtype::of<int64_t>());
-    if (!i64 && !indices.dtype().is(py::dtype::of<int32_t>()))
-        throw std::invalid_argument("index arrays must be int32 or int64");
-    if (!indptr.dtype().is(indices.dtype()))
-        throw std::invalid_argument("indptr and indices must have the same dtype");
-#define NS_DISPATCH_I(V)                                                                       \
-    return i64 ? downsample_csr_typed<V, int64_t>(indptr, indices, data, n_rows, n_cols,       \
-                                                  row_offset, t, seed, keep_zeros, threads,    \
-                                                  cuda)                                        \
-               : downsample_csr_typed<V, int32_t>(indptr, indices, data, n_rows, n_cols,       \
-                                                  row_offset, t, seed, keep_zeros, threads,    \
-                                                  cuda);
-    const py::dtype dt = data.dtype();
-    if (dt.is(py::dtype::of<int32_t>())) { NS_DISPATCH_I(int32_t) }
-    if (dt.is(py::dtype::of<int64_t>())) { NS_DISPATCH_I(int64_t) }
-    if (dt.is(py::dtype::of<float>())) { NS_DISPATCH_I(float) }
-    if (dt.is(py::dtype::of<double>())) { NS_DISPATCH_I(double) }
-#undef NS_DISPATCH_I
-    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
-}
-
-template <class V>
-py::array downsample_dense_typed(const py::array& x, int64_t row_offset, Targets t,
-                                 uint64_t seed, int threads, bool cuda) {
-    const int64_t n_rows = x.shape(0), n_cols = x.shape(1);
-    py::array_t<V> out({n_rows, n_cols});
-    V* o = out.mutable_data();
-    {
-        py::gil_scoped_release nogil;
-        bool done = false;
+    return with_count_type(data.dtype(), [&](auto vt) {
+        return with_index_type(indptr, indices, [&](auto it) {
+            using V = typename decltype(vt)::type;
+            using I = typename decltype(it)::type;
+            const auto in = compressed_view<V, I>(indptr, indices, data, n_rows, n_cols, true,
+                                                  row_offset);
+            Compressed<V, I> out;
+            {
+                py::gil_scoped_release nogil;
+                bool done = false;
 #ifdef NOISESCALE_WITH_CUDA
-        if (cuda) done = cuda::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o);
+                if (cuda) done = cuda::downsample_csr(in, targets, seed, keep_zeros, &out);
 #endif
-        if (!done)
-            cpu::downsample_dense(ptr_of<V>(x), n_rows, n_cols, row_offset, t, seed, o, threads);
-    }
-    return out;
+                if (!done) out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads);
+            }
+            (void)cuda;
+            return to_python(out, n_rows);
+        });
+    });
 }
 
 py::array downsample_dense(const py::array& x, int64_t row_offset,
                            const py::array_t<int64_t, py::array::c_style>& target, uint64_t seed,
                            int threads, const std::string& device) {
-    if (x.ndim() != 2) throw std::invalid_argument("dense input must be 2-D");
-    if (!(x.flags() & py::array::c_style))
-        throw std::invalid_argument("dense input must be C-contiguous");
-    const Targets t = targets_from(target, x.shape(0));
+    const DenseShape s = dense_shape(x, false);
+    const Targets targets = targets_from(target, s.rows);
     const bool cuda = want_cuda(device);
-    const py::dtype dt = x.dtype();
-    if (dt.is(py::dtype::of<int32_t>()))
-        return downsample_dense_typed<int32_t>(x, row_offset, t, seed, threads, cuda);
-    if (dt.is(py::dtype::of<int64_t>()))
-        return downsample_dense_typed<int64_t>(x, row_offset, t, seed, threads, cuda);
-    if (dt.is(py::dtype::of<float>()))
-        return downsample_dense_typed<float>(x, row_offset, t, seed, threads, cuda);
-    if (dt.is(py::dtype::of<double>()))
-        return downsample_dense_typed<double>(x, row_offset, t, seed, threads, cuda);
-    throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
+    return with_count_type(x.dtype(), [&](auto vt) -> py::array {
+        using V = typename decltype(vt)::type;
+        py::array_t<V> out = new_dense<V>(s);
+        V* o = out.mutable_data();
+        const V* in = ptr_of<V>(x);
+        {
+            py::gil_scoped_release nogil;
+            bool done = false;
+#ifdef NOISESCALE_WITH_CUDA
+            if (cuda)
+                done = cuda::downsample_dense(in, s.rows, s.cols, row_offset, targets, seed, o);
+#endif
+            if (!done) cpu::downsample_dense(in, s.rows, s.cols, row_offset, targets, seed, o, threads);
+        }
+        (void)cuda;
+        return out;
+    });
 }
 
 py::dict build_config() {

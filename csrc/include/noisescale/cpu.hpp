@@ -298,6 +298,14 @@ std::vector<int64_t> split_lines(const I* indptr, int64_t n_major) {
     return bounds;
 }
 
+// The storage offset of the first entry of each block.
+template <class I>
+std::vector<int64_t> entry_offsets(const I* indptr, const std::vector<int64_t>& bounds) {
+    std::vector<int64_t> start(bounds.size());
+    for (size_t b = 0; b < bounds.size(); ++b) start[b] = static_cast<int64_t>(indptr[bounds[b]]);
+    return start;
+}
+
 // ---------------------------------------------------------------------------------------------
 // Thinning
 
@@ -478,8 +486,7 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
     for (auto& o : out) o.indptr = allocate<I>(in.n_major + 1);
     const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
     const int64_t nblocks = static_cast<int64_t>(bounds.size()) - 1;
-    std::vector<int64_t> block_start(bounds.size());
-    for (size_t b = 0; b < bounds.size(); ++b) block_start[b] = static_cast<int64_t>(in.indptr[bounds[b]]);
+    const std::vector<int64_t> block_start = entry_offsets(in.indptr, bounds);
     std::vector<bool> in_place(static_cast<size_t>(levels));
     double kept = 1.0;  // expected fraction of entries left after each level
     for (int l = 0; l < levels; ++l) {
@@ -670,8 +677,7 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
     o.indptr = allocate<I>(in.n_major + 1);
     const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
     const int64_t nblocks = static_cast<int64_t>(bounds.size()) - 1;
-    std::vector<int64_t> block_start(bounds.size());
-    for (size_t b = 0; b < bounds.size(); ++b) block_start[b] = static_cast<int64_t>(in.indptr[bounds[b]]);
+    const std::vector<int64_t> block_start = entry_offsets(in.indptr, bounds);
     BlockOutput<V, I> chunks(block_start, in.nnz(), 1, std::vector<bool>{keep_zeros});
     FirstProblem problem;
 
