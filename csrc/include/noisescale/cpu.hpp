@@ -68,8 +68,9 @@ struct Group {
     bool rows_major = true;
     int64_t major = 0;       // global row (CSR) or column (CSC) of the line
     int64_t row_offset = 0;  // global row of local row 0
+    uint32_t stream = 0;     // random stream: the level of a series
     alignas(64) int64_t counts[kBatch] = {0};
-    alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch] = {0}, c2[kBatch] = {0};  // level-0 counters
+    alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch] = {0}, c2[kBatch] = {0};  // block-0 counters
     I minors[kBatch] = {0};
 
     int64_t row(int i) const {
@@ -77,27 +78,28 @@ struct Group {
     }
     int64_t col(int i) const { return rows_major ? static_cast<int64_t>(minors[i]) : major; }
 
-    // Level-0 counters rng_counter(row(i), col(i), 0, 0) of the first n lanes.
+    // Counters rng_counter(row(i), col(i), stream, 0) of the first n lanes.
     void set_counters() {
+        const uint32_t s = stream << 16;
         if (rows_major) {
             const uint64_t r = static_cast<uint64_t>(major);
             for (int i = 0; i < n; ++i) {
                 c0[i] = static_cast<uint32_t>(minors[i]);
                 c1[i] = static_cast<uint32_t>(r);
-                c2[i] = static_cast<uint32_t>(r >> 32) & 0xFFFFu;
+                c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | s;
             }
         } else {
             for (int i = 0; i < n; ++i) {
                 const uint64_t r = static_cast<uint64_t>(row_offset + minors[i]);
                 c0[i] = static_cast<uint32_t>(major);
                 c1[i] = static_cast<uint32_t>(r);
-                c2[i] = static_cast<uint32_t>(r >> 32) & 0xFFFFu;
+                c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | s;
             }
         }
     }
 };
 
-// Read n entries of one line into g: counts, minor indices and level-0 Philox counters;
+// Read n entries of one line into g: counts, minor indices and Philox counters;
 // returns whether every count and index is valid and sets *sorted to false if the minor
 // indices are not strictly increasing after `prev`. Branch-free so compilers vectorize it.
 template <class V, class I>
@@ -309,43 +311,33 @@ std::vector<int64_t> entry_offsets(const I* indptr, const std::vector<int64_t>& 
 // ---------------------------------------------------------------------------------------------
 // Thinning
 
-// Thin a group through all levels; vals[l * kBatch + i] receives entry i's count after level
-// l. Each level is drawn for the whole group at once (SIMD Philox and table inversion), with
-// the scalar kernel only for counts >= kSmallN.
+// Thin a group by one level (stream g.stream): vals[i] receives Binomial(g.counts[i], plan.p).
+// The whole group is drawn at once (SIMD Philox and table inversion), with the scalar kernel
+// only for counts >= kSmallN.
 template <class I>
-inline void thin_group(Group<I>& g, const BinomialPlan* plans, int levels, uint64_t seed,
-                       int64_t* vals) {
+inline void thin_group(const Group<I>& g, const BinomialPlan& p, uint64_t seed, int64_t* vals) {
     const int n = g.n;
+    if (p.p == 0.0 || p.p == 1.0) {  // no randomness
+        for (int i = 0; i < n; ++i) vals[i] = p.p == 0.0 ? 0 : g.counts[i];
+        return;
+    }
     const BatchImpl& impl = batch_impl();
-    const int64_t* counts = g.counts;
-    for (int l = 0; l < levels; ++l) {
-        const BinomialPlan& p = plans[l];
-        int64_t* out = vals + l * kBatch;
-        if (p.p == 0.0 || p.p == 1.0) {  // no randomness
-            for (int i = 0; i < n; ++i) out[i] = p.p == 0.0 ? 0 : counts[i];
+    PhiloxLanes blk;
+    impl.philox(seed, g.c0, g.c1, g.c2, &blk);
+    uint32_t big = impl.small(blk, g.counts, n, p, vals);
+    while (big != 0) {  // rare: counts >= kSmallN
+        const int i = __builtin_ctz(big);
+        big &= big - 1;
+        const Philox4 b0{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
+        const int64_t c = g.counts[i];
+        if (c <= kTableMaxN) {
+            const uint64_t u = (static_cast<uint64_t>(b0.v[0]) << 32) | b0.v[1];
+            const int64_t k = binomial_table(c, p, u);
+            vals[i] = p.flip ? c - k : k;
         } else {
-            if (l > 0)  // stream l lives in bits 16.. of c2
-                for (int i = 0; i < n; ++i)
-                    g.c2[i] = (g.c2[i] & 0xFFFFu) | (static_cast<uint32_t>(l) << 16);
-            PhiloxLanes blk;
-            impl.philox(seed, g.c0, g.c1, g.c2, &blk);
-            uint32_t big = impl.small(blk, counts, n, p, out);
-            while (big != 0) {  // rare: counts >= kSmallN
-                const int i = __builtin_ctz(big);
-                big &= big - 1;
-                const Philox4 b0{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
-                const int64_t c = counts[i];
-                if (c <= kTableMaxN) {
-                    const uint64_t u = (static_cast<uint64_t>(b0.v[0]) << 32) | b0.v[1];
-                    const int64_t k = binomial_table(c, p, u);
-                    out[i] = p.flip ? c - k : k;
-                } else {
-                    EntryRng rng(seed, g.row(i), g.col(i), static_cast<uint32_t>(l), b0);
-                    out[i] = binomial(c, p, rng);
-                }
-            }
+            EntryRng rng(seed, g.row(i), g.col(i), g.stream, b0);
+            vals[i] = binomial(c, p, rng);
         }
-        counts = out;
     }
 }
 
@@ -521,63 +513,72 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
         Group<I> grp;
         grp.rows_major = in.rows_are_major;
         grp.row_offset = in.row_offset;
-        int64_t vals[kMaxLevels * kBatch] = {0};
+        int64_t vals[kBatch] = {0};
         bool bad = false;
-        for (int64_t m = m0; m < m1 && !bad; ++m) {
-            grp.major = in.rows_are_major ? in.row_offset + m : m;
-            const int64_t e0 = static_cast<int64_t>(in.indptr[m]);
-            const int64_t e1 = static_cast<int64_t>(in.indptr[m + 1]);
-            int64_t prev = -1;
-            bool sorted = true;
-            int64_t line_nnz[kMaxLevels] = {0};
-            for (int64_t g = e0; g < e1 && !bad; g += kBatch) {
-                const int n = static_cast<int>(std::min<int64_t>(kBatch, e1 - g));
-                // Read and check the group without branches; locate a problem only if any.
-                const int64_t major_row = in.row_offset + m;
-                const bool ok = load(in.data + g, in.indices + g, n, in.n_minor, prev, &sorted, grp);
-                prev = static_cast<int64_t>(grp.minors[n - 1]);
-                if (!ok) {
-                    for (int i = 0; i < n && !bad; ++i) {
-                        const int64_t e = g + i;
-                        const int64_t minor = static_cast<int64_t>(in.indices[e]);
-                        if (minor < 0 || minor >= in.n_minor) {
-                            problem.record(Problem::index_range, e,
-                                           in.rows_are_major ? major_row : -1,
-                                           in.rows_are_major ? -1 : m, static_cast<double>(minor));
-                            bad = true;
-                        } else if (read_count(in.data[e], &grp.counts[i]) != Problem::none) {
-                            problem.record(read_count(in.data[e], &grp.counts[i]), e,
-                                           in.row(m, minor), in.col(m, minor),
-                                           static_cast<double>(in.data[e]));
-                            bad = true;
+        // Level 0 reads the block's input; level l > 0 reads what level l - 1 kept, so later
+        // levels only visit surviving entries.
+        for (int l = 0; l < levels && !bad; ++l) {
+            const I* src_idx = l == 0 ? in.indices : oidx[l - 1];
+            const V* src_data = l == 0 ? in.data : odata[l - 1];
+            const I* prev_counts = l == 0 ? nullptr : out[static_cast<size_t>(l - 1)].indptr.get();
+            I* line_counts = out[static_cast<size_t>(l)].indptr.get();
+            const BinomialPlan& plan = plans[static_cast<size_t>(l)];
+            grp.stream = static_cast<uint32_t>(l);
+            int64_t e1 = l == 0 ? static_cast<int64_t>(in.indptr[m0]) : 0;
+            for (int64_t m = m0; m < m1 && !bad; ++m) {
+                grp.major = in.rows_are_major ? in.row_offset + m : m;
+                const int64_t e0 = e1;
+                e1 = l == 0 ? static_cast<int64_t>(in.indptr[m + 1])
+                            : e0 + static_cast<int64_t>(prev_counts[m + 1]);
+                int64_t prev = -1, line_nnz = 0;
+                bool sorted = true;
+                for (int64_t g = e0; g < e1 && !bad; g += kBatch) {
+                    const int n = static_cast<int>(std::min<int64_t>(kBatch, e1 - g));
+                    // Read and check without branches; locate a problem only if there is one
+                    // (only level 0 can find one: later levels read checked values).
+                    const bool ok =
+                        load(src_data + g, src_idx + g, n, in.n_minor, prev, &sorted, grp);
+                    prev = static_cast<int64_t>(grp.minors[n - 1]);
+                    if (!ok) {
+                        for (int i = 0; i < n && !bad; ++i) {
+                            const int64_t e = g + i;
+                            const int64_t minor = static_cast<int64_t>(in.indices[e]);
+                            if (minor < 0 || minor >= in.n_minor) {
+                                problem.record(Problem::index_range, e,
+                                               in.rows_are_major ? in.row_offset + m : -1,
+                                               in.rows_are_major ? -1 : m,
+                                               static_cast<double>(minor));
+                                bad = true;
+                            } else if (read_count(in.data[e], &grp.counts[i]) != Problem::none) {
+                                problem.record(read_count(in.data[e], &grp.counts[i]), e,
+                                               in.row(m, minor), in.col(m, minor),
+                                               static_cast<double>(in.data[e]));
+                                bad = true;
+                            }
                         }
+                        bad = true;  // ok == false always means a problem was recorded
+                        break;
                     }
-                }
-                if (bad) break;
-                thin_group(grp, plans.data(), levels, seed, vals);
-                for (int l = 0; l < levels; ++l) {
-                    I* oi = oidx[l];
-                    V* od = odata[l];
-                    const int k = emit(vals + l * kBatch, grp.minors, n, keep_zeros, oi + pos[l],
-                                       od + pos[l]);
-                    line_nnz[l] += k;
+                    thin_group(grp, plan, seed, vals);
+                    const int k = emit(vals, grp.minors, n, keep_zeros, oidx[l] + pos[l],
+                                       odata[l] + pos[l]);
+                    line_nnz += k;
                     pos[l] += k;
                 }
-            }
-            if (bad) break;
-            if (!sorted) {  // unsorted line: make sure no (row, col) appears twice
-                std::vector<I> idx(in.indices + e0, in.indices + e1);
-                std::sort(idx.begin(), idx.end());
-                if (std::adjacent_find(idx.begin(), idx.end()) != idx.end()) {
-                    problem.record(Problem::duplicate, e0,
-                                   in.rows_are_major ? in.row_offset + m : -1,
-                                   in.rows_are_major ? -1 : m, 0.0);
-                    bad = true;
-                    break;
+                if (bad) break;
+                if (l == 0 && !sorted) {  // unsorted line: make sure no (row, col) appears twice
+                    std::vector<I> idx(in.indices + e0, in.indices + e1);
+                    std::sort(idx.begin(), idx.end());
+                    if (std::adjacent_find(idx.begin(), idx.end()) != idx.end()) {
+                        problem.record(Problem::duplicate, e0,
+                                       in.rows_are_major ? in.row_offset + m : -1,
+                                       in.rows_are_major ? -1 : m, 0.0);
+                        bad = true;
+                        break;
+                    }
                 }
+                line_counts[m + 1] = static_cast<I>(line_nnz);
             }
-            for (int l = 0; l < levels; ++l)
-                out[static_cast<size_t>(l)].indptr[m + 1] = static_cast<I>(line_nnz[l]);
         }
         if (!bad)
             for (int l = 0; l < levels; ++l) chunks.keep(b, l, oidx[l], odata[l], pos[l]);
@@ -633,11 +634,14 @@ void thin_dense(const V* in, int64_t n_rows, int64_t n_cols, bool c_order, int64
             }
             if (n == kBatch || (k == n_minor && n > 0)) {
                 grp.n = n;
-                grp.set_counters();
-                thin_group(grp, plans.data(), levels, seed, vals);
-                for (int l = 0; l < levels; ++l)
+                for (int l = 0; l < levels; ++l) {  // level l thins level l - 1's counts
+                    if (l > 0) std::copy(vals, vals + n, grp.counts);
+                    grp.stream = static_cast<uint32_t>(l);
+                    grp.set_counters();
+                    thin_group(grp, plans[static_cast<size_t>(l)], seed, vals);
                     for (int i = 0; i < n; ++i)
-                        outs[l][m * n_minor + grp.minors[i]] = static_cast<V>(vals[l * kBatch + i]);
+                        outs[l][m * n_minor + grp.minors[i]] = static_cast<V>(vals[i]);
+                }
                 n = 0;
             }
         }
