@@ -154,6 +154,37 @@ template <class V, class I>
 __attribute__((target("avx512f,avx512dq,avx512vl"))) inline int emit_avx512(
     const int64_t* vals, const I* minors, int n, bool keep_zeros, I* oi, V* od) {
     int p = 0;
+    if constexpr (sizeof(I) == 4 && sizeof(V) == 4) {  // 16 lanes of 32-bit indices and values
+        for (int h = 0; h < n; h += 16) {
+            const int left = n - h;
+            const __mmask16 live =
+                static_cast<__mmask16>(left >= 16 ? 0xFFFF : (1u << left) - 1);
+            const __mmask8 lo_live = static_cast<__mmask8>(live), hi_live = static_cast<__mmask8>(live >> 8);
+            const __m512i vlo = _mm512_maskz_loadu_epi64(lo_live, vals + h);
+            const __m512i vhi = _mm512_maskz_loadu_epi64(hi_live, vals + h + 8);
+            __mmask16 keep = live;
+            if (!keep_zeros) {
+                const __m512i z = _mm512_setzero_si512();
+                keep = static_cast<__mmask16>(_mm512_mask_cmpneq_epi64_mask(lo_live, vlo, z) |
+                                              (_mm512_mask_cmpneq_epi64_mask(hi_live, vhi, z) << 8));
+            }
+            const int k = __builtin_popcount(keep);
+            const __mmask16 out = static_cast<__mmask16>((1u << k) - 1);
+            const __m512i m = _mm512_maskz_loadu_epi32(live, minors + h);
+            _mm512_mask_storeu_epi32(oi + p, out, _mm512_maskz_compress_epi32(keep, m));
+            if constexpr (std::is_same_v<V, float>) {
+                const __m512 f = _mm512_insertf32x8(_mm512_castps256_ps512(_mm512_cvtepi64_ps(vlo)),
+                                                    _mm512_cvtepi64_ps(vhi), 1);
+                _mm512_mask_storeu_ps(od + p, out, _mm512_maskz_compress_ps(keep, f));
+            } else {
+                const __m512i d = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(vlo)),
+                                                     _mm512_cvtepi64_epi32(vhi), 1);
+                _mm512_mask_storeu_epi32(od + p, out, _mm512_maskz_compress_epi32(keep, d));
+            }
+            p += k;
+        }
+        return p;
+    }
     for (int h = 0; h < n; h += 8) {
         const __mmask8 live = static_cast<__mmask8>(n - h >= 8 ? 0xFF : (1u << (n - h)) - 1);
         const __m512i v = _mm512_maskz_loadu_epi64(live, vals + h);
