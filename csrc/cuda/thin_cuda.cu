@@ -208,6 +208,8 @@ __global__ void downsample_rows(const I* indptr, const I* indices, const V* data
             ok &= count_ok(data[e], &c) && indices[e] >= 0 && indices[e] < n_cols &&
                   (e == e0 || indices[e] > indices[e - 1]);
             total += c;
+            ok &= total <= kMaxCount;  // larger rows: the CPU raises the error
+            if (!ok) break;
         }
         if (!ok) {
             atomicExch(fallback, 1);
@@ -241,6 +243,8 @@ __global__ void downsample_dense_rows(const V* in, int64_t n_rows, int64_t n_col
         for (int64_t k = 0; k < n_cols; ++k) {
             ok &= count_ok(line[k], &c);
             total += c;
+            ok &= total <= kMaxCount;  // larger rows: the CPU raises the error
+            if (!ok) break;
         }
         if (!ok) {
             atomicExch(fallback, 1);

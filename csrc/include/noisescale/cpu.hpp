@@ -297,7 +297,12 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
                 }
                 if (col <= prev) sorted = false;
                 prev = col;
-                total += counts[static_cast<size_t>(k)];  // <= 2^53 * 2^31: no overflow
+                total += counts[static_cast<size_t>(k)];  // each <= 2^53: checked before overflow
+                if (total > kMaxCount) {
+                    problem.record(Problem::row_total, e, row, -1, 0.0);
+                    bad = true;
+                    break;
+                }
             }
             if (bad) break;
             const int64_t* cnt = counts.data();
@@ -382,6 +387,11 @@ void downsample_dense(const V* in, int64_t n_rows, int64_t n_cols, int64_t row_o
             counts.push_back(c);
             cols.push_back(k);
             total += c;
+            if (total > kMaxCount) {
+                problem.record(Problem::row_total, r * n_cols + k, row_offset + r, -1, 0.0);
+                bad = true;
+                break;
+            }
         }
         if (bad) continue;
         const int64_t* cnt = counts.data();

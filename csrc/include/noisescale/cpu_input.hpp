@@ -37,7 +37,7 @@ inline int resolve_threads(int threads) {
 // Count validation
 
 enum class Problem : int { none = 0, negative, non_integer, non_finite, too_large, index_range,
-                           duplicate };
+                           duplicate, row_total };
 
 // count_ok(), plus what is wrong with a rejected count.
 template <class V>
@@ -100,6 +100,9 @@ struct FirstProblem {
             case Problem::duplicate:
                 m << "duplicate entries for the same (row, column); call "
                      "sum_duplicates() on the matrix first";
+                break;
+            case Problem::row_total:
+                m << "a cell's total count exceeds 2^53, too many UMIs to downsample exactly";
                 break;
             default:
                 m << "invalid input";
