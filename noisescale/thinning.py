@@ -110,8 +110,9 @@ def _thin_matrix(X, fractions: list[float], seed: int, keep_zeros: bool, row_off
 
 def _downsample_matrix(X, targets: Any, seed: int, keep_zeros: bool, row_offset: int,
                        threads: int, device: str):
+    kind = kind_of(X)
     t = _check_targets(targets, X.shape[0])
-    if kind_of(X) == "sparse":
+    if kind == "sparse":
         was_csc = X.format == "csc"
         c = as_compressed(X.tocsr() if was_csc else X)
         out = c.rebuild(*_core.downsample_csr(

@@ -158,8 +158,9 @@ def test_unsupported_inputs():
         ns.thin(np.ones((3, 3), dtype=bool), 0.5)
     with pytest.raises(ValueError, match="2-D"):
         ns.thin(np.ones((2, 3, 4), dtype=np.int64), 0.5)
-    with pytest.raises(TypeError, match="numpy array"):
-        ns.thin([[1, 2], [3, 4]], 0.5)
+    for call in (ns.thin, ns.downsample_to):
+        with pytest.raises(TypeError, match="numpy array"):
+            call([[1, 2], [3, 4]], 1)
     with pytest.raises(ValueError, match="AnnData"):
         ns.thin(X, 0.5, layer="counts")
 
