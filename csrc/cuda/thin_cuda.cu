@@ -195,6 +195,29 @@ __global__ void thin_dense_entries(const V* in, int64_t n_rows, int64_t n_cols, 
     }
 }
 
+// Downsample one line of `len` stored counts (data[k], column col(k), k < len) on the device;
+// false if a count or column is invalid or the total exceeds 2^53 (the CPU then raises).
+template <class V, class ColAt, class Emit>
+__device__ bool downsample_line(const V* data, int64_t len, ColAt col, int64_t n_cols,
+                                int64_t target, uint64_t seed, int64_t row, Emit emit) {
+    int64_t total = 0, c;
+    for (int64_t k = 0; k < len; ++k) {
+        const bool ok = count_ok(data[k], &c) && col(k) >= 0 && col(k) < n_cols &&
+                        (k == 0 || col(k) > col(k - 1));
+        total += c;
+        if (!ok || total > kMaxCount) return false;
+    }
+    downsample_row(
+        len, total, target,
+        [&](int64_t k) {
+            int64_t v;
+            count_ok(data[k], &v);
+            return v;
+        },
+        [&](int64_t k) { return EntryRng(seed, row, col(k), kStreamDownsample); }, emit);
+    return true;
+}
+
 template <class V, class I>
 __global__ void downsample_rows(const I* indptr, const I* indices, const V* data, int64_t n_rows,
                                 int64_t n_cols, int64_t row_offset, const int64_t* per_row,
@@ -202,32 +225,11 @@ __global__ void downsample_rows(const I* indptr, const I* indices, const V* data
     for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n_rows;
          r += int64_t(gridDim.x) * blockDim.x) {
         const int64_t e0 = indptr[r], e1 = indptr[r + 1];
-        int64_t total = 0, c;
-        bool ok = true;
-        for (int64_t e = e0; e < e1; ++e) {
-            ok &= count_ok(data[e], &c) && indices[e] >= 0 && indices[e] < n_cols &&
-                  (e == e0 || indices[e] > indices[e - 1]);
-            total += c;
-            ok &= total <= kMaxCount;  // larger rows: the CPU raises the error
-            if (!ok) break;
-        }
-        if (!ok) {
-            atomicExch(fallback, 1);
-            continue;
-        }
-        const int64_t target = per_row ? per_row[r] : target_all;
-        const int64_t row = row_offset + r;
-        downsample_row(
-            e1 - e0, total, target,
-            [&](int64_t k) {
-                int64_t v;
-                count_ok(data[e0 + k], &v);
-                return v;
-            },
-            [&](int64_t k) {
-                return EntryRng(seed, row, static_cast<int64_t>(indices[e0 + k]), kStreamDownsample);
-            },
+        const bool ok = downsample_line(
+            data + e0, e1 - e0, [&](int64_t k) { return static_cast<int64_t>(indices[e0 + k]); },
+            n_cols, per_row ? per_row[r] : target_all, seed, row_offset + r,
             [&](int64_t k, int64_t x) { vals[e0 + k] = x; });
+        if (!ok) atomicExch(fallback, 1);
     }
 }
 
@@ -237,30 +239,11 @@ __global__ void downsample_dense_rows(const V* in, int64_t n_rows, int64_t n_col
                                       int64_t target_all, uint64_t seed, V* out, int* fallback) {
     for (int64_t r = blockIdx.x * int64_t(blockDim.x) + threadIdx.x; r < n_rows;
          r += int64_t(gridDim.x) * blockDim.x) {
-        const V* line = in + r * n_cols;
-        int64_t total = 0, c;
-        bool ok = true;
-        for (int64_t k = 0; k < n_cols; ++k) {
-            ok &= count_ok(line[k], &c);
-            total += c;
-            ok &= total <= kMaxCount;  // larger rows: the CPU raises the error
-            if (!ok) break;
-        }
-        if (!ok) {
-            atomicExch(fallback, 1);
-            continue;
-        }
-        const int64_t target = per_row ? per_row[r] : target_all;
-        const int64_t row = row_offset + r;
-        downsample_row(
-            n_cols, total, target,
-            [&](int64_t k) {
-                int64_t v;
-                count_ok(line[k], &v);
-                return v;
-            },
-            [&](int64_t k) { return EntryRng(seed, row, k, kStreamDownsample); },
+        const bool ok = downsample_line(
+            in + r * n_cols, n_cols, [](int64_t k) { return k; }, n_cols,
+            per_row ? per_row[r] : target_all, seed, row_offset + r,
             [&](int64_t k, int64_t x) { out[r * n_cols + k] = static_cast<V>(x); });
+        if (!ok) atomicExch(fallback, 1);
     }
 }
 
