@@ -39,6 +39,7 @@ struct Group {
     alignas(64) int64_t counts[kBatch] = {0};
     alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch] = {0}, c2[kBatch] = {0};  // block-0 counters
     I minors[kBatch] = {0};
+    bool row_words_set = false;  // c1/c2 hold the current row's words in every lane
 
     int64_t row(int i) const {
         return rows_major ? major : row_offset + static_cast<int64_t>(minors[i]);
@@ -48,13 +49,16 @@ struct Group {
     // Counters rng_counter(row(i), col(i), stream, 0) of the first n lanes.
     void set_counters() {
         const uint32_t s = stream << 16;
-        if (rows_major) {
+        if (rows_major) {  // one row: c1 and c2 change only with the line or the stream
             const uint64_t r = static_cast<uint64_t>(major);
-            for (int i = 0; i < n; ++i) {
-                c0[i] = static_cast<uint32_t>(minors[i]);
-                c1[i] = static_cast<uint32_t>(r);
-                c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | s;
+            const uint32_t w1 = static_cast<uint32_t>(r);
+            const uint32_t w2 = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | s;
+            if (c1[0] != w1 || c2[0] != w2 || !row_words_set) {
+                std::fill(c1, c1 + kBatch, w1);
+                std::fill(c2, c2 + kBatch, w2);
+                row_words_set = true;
             }
+            for (int i = 0; i < n; ++i) c0[i] = static_cast<uint32_t>(minors[i]);
         } else {
             for (int i = 0; i < n; ++i) {
                 const uint64_t r = static_cast<uint64_t>(row_offset + minors[i]);

@@ -171,6 +171,7 @@ __attribute__((target("avx512f"))) inline uint32_t small_batch_avx512(const Phil
     __m512i cols[kSmallN];
     for (int k = 0; k < kSmallN; ++k) cols[k] = _mm512_loadu_si512(plan.smallT[k]);
     const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(kSmallN - 1);
+    const __mmask8 flip = plan.flip ? 0xFF : 0x00;
     uint32_t big = 0;
     for (int h = 0; h < kBatch; h += 8) {
         const __m512i hi = _mm512_cvtepu32_epi64(
@@ -187,7 +188,7 @@ __attribute__((target("avx512f"))) inline uint32_t small_batch_avx512(const Phil
             k = _mm512_mask_add_epi64(k, ge, k, one);
         }
         k = _mm512_min_epi64(k, c);
-        if (plan.flip) k = _mm512_sub_epi64(c, k);
+        k = _mm512_mask_sub_epi64(k, flip, c, k);  // flip ? c - k : k
         _mm512_storeu_si512(vals + h, k);
     }
     return n == 32 ? big : big & ((uint32_t(1) << n) - 1);
