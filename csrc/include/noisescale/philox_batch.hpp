@@ -160,38 +160,52 @@ __attribute__((target("avx512f"))) inline void philox_batch_avx512(uint64_t seed
 }
 #undef NS_PHILOX_ROUND_AVX512
 
-// small_batch on 8 lanes at a time: the threshold of row `count` is picked with a permute,
-// so the inversion is 8 compare-and-count steps with no branches or gathers.
+// small_batch on 16 lanes at a time. The threshold of row `count` is picked with a permute
+// and compared on its high 32 bits: u >= t exactly when u_hi > t_hi, unless u_hi == t_hi, which
+// has probability < 2^-29 per lane; such lanes are redone with the 64-bit comparison. So the
+// inversion is 8 permute-compare-count steps on 16 lanes, with no branches or gathers.
 __attribute__((target("avx512f"))) inline uint32_t small_batch_avx512(const PhiloxLanes& blk,
                                                                       const int64_t* counts,
                                                                       int n,
                                                                       const BinomialPlan& plan,
                                                                       int64_t* vals) {
-    static_assert(kSmallN == 8, "one AVX-512 register holds a table column");
-    __m512i cols[kSmallN];
-    for (int k = 0; k < kSmallN; ++k) cols[k] = _mm512_loadu_si512(plan.smallT[k]);
-    const __m512i one = _mm512_set1_epi64(1), top = _mm512_set1_epi64(kSmallN - 1);
-    const __mmask8 flip = plan.flip ? 0xFF : 0x00;
-    uint32_t big = 0;
-    for (int h = 0; h < kBatch; h += 8) {
-        const __m512i hi = _mm512_cvtepu32_epi64(
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(blk.v[0] + h)));
-        const __m512i lo = _mm512_cvtepu32_epi64(
-            _mm256_load_si256(reinterpret_cast<const __m256i*>(blk.v[1] + h)));
-        const __m512i u = _mm512_or_si512(_mm512_slli_epi64(hi, 32), lo);
-        const __m512i c = _mm512_loadu_si512(counts + h);
-        big |= static_cast<uint32_t>(_mm512_cmpgt_epi64_mask(c, top)) << h;
-        const __m512i row = _mm512_min_epi64(c, top);
+    static_assert(kSmallN == 8, "row indices fit one permute");
+    const __m512i one = _mm512_set1_epi32(1), top = _mm512_set1_epi32(kSmallN - 1);
+    const __mmask16 flip = plan.flip ? 0xFFFF : 0x0000;
+    uint32_t big = 0, tie = 0;
+    for (int h = 0; h < kBatch; h += 16) {
+        const __m512i u_hi = _mm512_load_si512(blk.v[0] + h);
+        // Counts as int32 (saturated, so anything large stays "big").
+        const __m512i c = _mm512_inserti64x4(
+            _mm512_castsi256_si512(_mm512_cvtsepi64_epi32(_mm512_loadu_si512(counts + h))),
+            _mm512_cvtsepi64_epi32(_mm512_loadu_si512(counts + h + 8)), 1);
+        big |= static_cast<uint32_t>(_mm512_cmpgt_epi32_mask(c, top)) << h;
+        const __m512i row = _mm512_min_epi32(c, top);
         __m512i k = _mm512_setzero_si512();
+        __mmask16 eq = 0;
         for (int j = 0; j < kSmallN; ++j) {
-            const __mmask8 ge = _mm512_cmpge_epu64_mask(u, _mm512_permutexvar_epi64(row, cols[j]));
-            k = _mm512_mask_add_epi64(k, ge, k, one);
+            const __m512i t_hi = _mm512_permutexvar_epi32(row, _mm512_loadu_si512(plan.small_hi[j]));
+            k = _mm512_mask_add_epi32(k, _mm512_cmpgt_epu32_mask(u_hi, t_hi), k, one);
+            eq |= _mm512_cmpeq_epi32_mask(u_hi, t_hi);
         }
-        k = _mm512_min_epi64(k, c);
-        k = _mm512_mask_sub_epi64(k, flip, c, k);  // flip ? c - k : k
-        _mm512_storeu_si512(vals + h, k);
+        tie |= static_cast<uint32_t>(eq) << h;
+        k = _mm512_min_epi32(k, c);
+        k = _mm512_mask_sub_epi32(k, flip, c, k);  // flip ? c - k : k
+        _mm512_storeu_si512(vals + h, _mm512_cvtepi32_epi64(_mm512_castsi512_si256(k)));
+        _mm512_storeu_si512(vals + h + 8, _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(k, 1)));
     }
-    return n == 32 ? big : big & ((uint32_t(1) << n) - 1);
+    const uint32_t live = n == 32 ? ~uint32_t(0) : (uint32_t(1) << n) - 1;
+    big &= live;
+    tie &= live & ~big;
+    while (tie != 0) {  // u_hi equals a threshold's high half: decide on all 64 bits
+        const int i = __builtin_ctz(tie);
+        tie &= tie - 1;
+        const int64_t ci = counts[i];
+        const uint64_t u = (static_cast<uint64_t>(blk.v[0][i]) << 32) | blk.v[1][i];
+        const int64_t ki = binomial_small(ci, plan, u);
+        vals[i] = plan.flip ? ci - ki : ki;
+    }
+    return big;
 }
 #if defined(__GNUC__) && !defined(__clang__)
 #pragma GCC diagnostic pop
