@@ -228,7 +228,7 @@ inline EmitFn<V, I> emit_impl() {
 
 // Thin a group by one level (stream g.stream): vals[i] receives Binomial(g.counts[i], plan.p).
 // The whole group is drawn at once (SIMD Philox and table inversion), with the scalar kernel
-// only for counts >= kSmallN.
+// only for the lanes the batch leaves (counts >= kSmallN, or > kTableMaxN with AVX-512).
 template <class I>
 inline void thin_group(const Group<I>& g, const BinomialPlan& p, uint64_t seed, int64_t* vals) {
     const int n = g.n;
@@ -240,7 +240,7 @@ inline void thin_group(const Group<I>& g, const BinomialPlan& p, uint64_t seed, 
     PhiloxLanes blk;
     impl.philox(seed, g.c0, g.c1, g.c2, &blk);
     uint32_t big = impl.small(blk, g.counts, n, p, vals);
-    while (big != 0) {  // rare: counts >= kSmallN
+    while (big != 0) {  // rare: large counts
         const int i = __builtin_ctz(big);
         big &= big - 1;
         const Philox4 b0{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};

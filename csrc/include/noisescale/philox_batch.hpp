@@ -35,8 +35,9 @@ inline void philox_batch_scalar(uint64_t seed, const uint32_t* c0, const uint32_
     }
 }
 
-// Level-0 draws for lanes with count < kSmallN: vals[i] = binomial(count, plan) from lane i's
-// first 64-bit word. Returns the mask of lanes i < n whose count is larger (left to the caller).
+// Table draws for a batch: vals[i] = binomial(counts[i], plan) from lane i's first 64-bit
+// word, for every lane with count < kSmallN (the AVX-512 version also those <= kTableMaxN).
+// Returns the mask of lanes i < n it left to the caller.
 inline uint32_t small_batch_scalar(const PhiloxLanes& blk, const int64_t* counts, int n,
                                    const BinomialPlan& plan, int64_t* vals) {
     uint32_t big = 0;
@@ -197,6 +198,30 @@ __attribute__((target("avx512f"))) inline uint32_t small_batch_avx512(const Phil
     const uint32_t live = n == 32 ? ~uint32_t(0) : (uint32_t(1) << n) - 1;
     big &= live;
     tie &= live & ~big;
+    // Counts kSmallN..kTableMaxN: count the row's thresholds <= u with four fixed masked
+    // compares of 8 (no data-dependent trip count, so no mispredicted loop exits).
+    uint32_t rest = big;
+    big = 0;
+    while (rest != 0) {
+        const int i = __builtin_ctz(rest);
+        rest &= rest - 1;
+        const int64_t c = counts[i];
+        if (c > kTableMaxN) {
+            big |= uint32_t(1) << i;
+            continue;
+        }
+        const uint64_t* t = plan.thr + table_offset(static_cast<int>(c));
+        const __m512i u = _mm512_set1_epi64(static_cast<long long>(
+            (static_cast<uint64_t>(blk.v[0][i]) << 32) | blk.v[1][i]));
+        const uint32_t below = static_cast<uint32_t>((uint64_t(1) << c) - 1);  // j < c
+        int k = 0;
+        for (int q = 0; q < 4; ++q) {
+            const __mmask8 m = static_cast<__mmask8>(below >> (8 * q));
+            k += __builtin_popcount(
+                _mm512_mask_cmpge_epu64_mask(m, u, _mm512_maskz_loadu_epi64(m, t + 8 * q)));
+        }
+        vals[i] = plan.flip ? c - k : k;
+    }
     while (tie != 0) {  // u_hi equals a threshold's high half: decide on all 64 bits
         const int i = __builtin_ctz(tie);
         tie &= tie - 1;
