@@ -3,12 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Union
-
 import numpy as np
 import scipy.sparse as sp
-
-CountMatrix = Union[np.ndarray, sp.csr_matrix, sp.csc_matrix, "sp.csr_array", "sp.csc_array"]
 
 COUNT_DTYPES = (np.int32, np.int64, np.float32, np.float64)
 INDEX_DTYPES = (np.int32, np.int64)

@@ -69,7 +69,8 @@ def _check_fractions(fractions: Any) -> list[float]:
 
 def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
     t = np.asarray(target_umis)
-    if t.dtype == bool or not (np.issubdtype(t.dtype, np.integer) or np.issubdtype(t.dtype, np.floating)):
+    numeric = np.issubdtype(t.dtype, np.integer) or np.issubdtype(t.dtype, np.floating)
+    if t.dtype == bool or not numeric:
         raise TypeError(f"target_umis must be an integer or integer array, got dtype {t.dtype}")
     if np.issubdtype(t.dtype, np.floating):
         if not np.all(np.isfinite(t)) or np.any(t != np.floor(t)):
@@ -259,7 +260,8 @@ def thin_series(
     qs = _check_fractions(fractions)
     if key_added is None:
         if _is_anndata(data) and not copy:
-            raise ValueError("thin_series with copy=False needs key_added: one layer name per fraction")
+            raise ValueError(
+                "thin_series with copy=False needs key_added: one layer name per fraction")
         keys: list[str | None] = [None] * len(qs)
     else:
         if isinstance(key_added, str) or len(key_added) != len(qs):

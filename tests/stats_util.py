@@ -46,7 +46,10 @@ def mean_var_z(samples: np.ndarray, mean: float, var: float) -> tuple[float, flo
     """z-scores of the sample mean and sample variance against the true moments."""
     x = np.asarray(samples, dtype=np.float64)
     n = x.size
-    z_mean = (x.mean() - mean) / np.sqrt(var / n) if var > 0 else (0.0 if x.mean() == mean else np.inf)
+    if var > 0:
+        z_mean = (x.mean() - mean) / np.sqrt(var / n)
+    else:
+        z_mean = 0.0 if x.mean() == mean else np.inf
     # Var of the sample variance ~ (mu4 - var^2) / n; use the sample 4th central moment.
     m4 = np.mean((x - x.mean()) ** 4)
     sd_var = np.sqrt(max(m4 - var**2, 1e-300) / n)

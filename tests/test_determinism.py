@@ -30,7 +30,9 @@ def test_thread_count_does_not_change_bits(X, threads):
         assert same_matrix(a, b)
 
 
-@pytest.mark.parametrize("bounds", [[0, 700], [0, 1, 2, 700], [0, 350, 700], [0, 97, 98, 400, 699, 700]])
+@pytest.mark.parametrize(
+    "bounds", [[0, 700], [0, 1, 2, 700], [0, 350, 700], [0, 97, 98, 400, 699, 700]]
+)
 def test_row_chunks_with_offsets_equal_whole_matrix(X, bounds):
     whole = _calls(X)
     parts = [_calls(X[a:b], row_offset=a) for a, b in zip(bounds, bounds[1:])]
