@@ -60,16 +60,12 @@ py::tuple to_python(Compressed<V, I>& c, int64_t n_major) {
                           hand_over(c.data, c.nnz));
 }
 
+// Data pointer of a C-contiguous array (or F-contiguous where allowed, for dense input).
 template <class T>
-const T* ptr_of(const py::array& a) {
-    if (!(a.flags() & py::array::c_style))
-        throw std::invalid_argument("arrays passed to noisescale._core must be C-contiguous");
-    return static_cast<const T*>(a.data());
-}
-
-// Data pointer of a C- or F-contiguous array (the caller has checked which).
-template <class T>
-const T* ptr_of_any(const py::array& a) {
+const T* ptr_of(const py::array& a, bool allow_fortran = false) {
+    const bool ok = (a.flags() & py::array::c_style) ||
+                    (allow_fortran && (a.flags() & py::array::f_style));
+    if (!ok) throw std::invalid_argument("arrays passed to noisescale._core must be contiguous");
     return static_cast<const T*>(a.data());
 }
 
@@ -199,7 +195,7 @@ py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<do
             outs.push_back(new_dense<V>(s));
             ptrs.push_back(outs.back().mutable_data());
         }
-        const V* in = ptr_of_any<V>(x);
+        const V* in = ptr_of<V>(x, true);
         {
             py::gil_scoped_release nogil;
             bool done = false;

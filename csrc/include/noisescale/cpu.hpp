@@ -5,22 +5,9 @@
 // thrown as std::invalid_argument after the parallel region. Inputs are never written to.
 #pragma once
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
-#include <memory>
-#include <sstream>
 #include <stdexcept>
-#include <string>
-#include <type_traits>
 #include <vector>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "binomial.hpp"
 #include "cpu_group.hpp"
@@ -314,15 +301,8 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
                 downsample_blocks(idx, len, row, seed, blocks.data());
             }
             const Philox4* blk = blocks.data();
-            if (sorted) {
-                downsample_row(
-                    len, total, targets[m], [&](int64_t k) { return cnt[k]; },
-                    [&](int64_t k) {
-                        return EntryRng(seed, row, static_cast<int64_t>(idx[k]), kStreamDownsample,
-                                        blk[k]);
-                    },
-                    [&](int64_t k, int64_t x) { out[k] = x; });
-            } else {
+            // Visit entries in column order: storage order, or a sorted permutation.
+            if (!sorted) {
                 order.resize(static_cast<size_t>(len));
                 for (int64_t k = 0; k < len; ++k) order[static_cast<size_t>(k)] = k;
                 std::sort(order.begin(), order.end(),
@@ -334,15 +314,16 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
                         break;
                     }
                 if (bad) break;
-                const int64_t* ord = order.data();
-                downsample_row(
-                    len, total, targets[m], [&](int64_t k) { return cnt[ord[k]]; },
-                    [&](int64_t k) {
-                        return EntryRng(seed, row, static_cast<int64_t>(idx[ord[k]]),
-                                        kStreamDownsample, blk[ord[k]]);
-                    },
-                    [&](int64_t k, int64_t x) { out[ord[k]] = x; });
             }
+            const int64_t* ord = order.data();
+            const auto at = [&](int64_t k) { return sorted ? k : ord[k]; };
+            downsample_row(
+                len, total, targets[m], [&](int64_t k) { return cnt[at(k)]; },
+                [&](int64_t k) {
+                    return EntryRng(seed, row, static_cast<int64_t>(idx[at(k)]), kStreamDownsample,
+                                    blk[at(k)]);
+                },
+                [&](int64_t k, int64_t x) { out[at(k)] = x; });
             const int64_t before = pos;
             for (int64_t k = 0; k < len; ++k) {
                 oidx[pos] = idx[k];

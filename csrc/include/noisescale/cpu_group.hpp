@@ -2,22 +2,9 @@
 // entries of a line, draw them in SIMD batches, append the kept ones). Host only.
 #pragma once
 #include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstdint>
-#include <cstdlib>
-#include <cstring>
-#include <limits>
-#include <memory>
-#include <sstream>
-#include <stdexcept>
 #include <string>
 #include <type_traits>
-#include <vector>
-
-#ifdef _OPENMP
-#include <omp.h>
-#endif
 
 #include "binomial.hpp"
 #include "cpu_input.hpp"

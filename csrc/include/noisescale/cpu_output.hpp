@@ -1,18 +1,9 @@
 // CPU drivers, part 3: where the blocks of a compressed output are written and how they are
 // joined into exact-size arrays. Host only.
 #pragma once
-#include <algorithm>
-#include <atomic>
-#include <cmath>
 #include <cstdint>
-#include <cstdlib>
 #include <cstring>
-#include <limits>
-#include <memory>
-#include <sstream>
-#include <stdexcept>
-#include <string>
-#include <type_traits>
+#include <utility>
 #include <vector>
 
 #ifdef _OPENMP

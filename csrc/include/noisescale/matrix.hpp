@@ -12,6 +12,8 @@
 #include <stdexcept>
 #include <string>
 
+#include "philox.hpp"  // kMaxRows, kMaxCols
+
 namespace noisescale {
 
 // Output buffers owned by C++ until handed over (malloc/free so they can be shrunk in place).
