@@ -92,21 +92,29 @@ struct Tag {
     using type = T;
 };
 
+// Equal dtypes, not only the same dtype object: readers such as zarr hand out equivalent
+// dtype instances that are not numpy's canonical singletons.
+template <class T>
+bool is_type(const py::dtype& dt) {
+    return py::detail::npy_api::get().PyArray_EquivTypes_(dt.ptr(), py::dtype::of<T>().ptr());
+}
+
 template <class F>
 decltype(auto) with_count_type(const py::dtype& dt, F&& f) {
-    if (dt.is(py::dtype::of<int32_t>())) return f(Tag<int32_t>{});
-    if (dt.is(py::dtype::of<int64_t>())) return f(Tag<int64_t>{});
-    if (dt.is(py::dtype::of<float>())) return f(Tag<float>{});
-    if (dt.is(py::dtype::of<double>())) return f(Tag<double>{});
+    if (is_type<int32_t>(dt)) return f(Tag<int32_t>{});
+    if (is_type<int64_t>(dt)) return f(Tag<int64_t>{});
+    if (is_type<float>(dt)) return f(Tag<float>{});
+    if (is_type<double>(dt)) return f(Tag<double>{});
     throw std::invalid_argument("count dtype must be int32, int64, float32 or float64");
 }
 
 template <class F>
 decltype(auto) with_index_type(const py::array& indptr, const py::array& indices, F&& f) {
-    if (!indptr.dtype().is(indices.dtype()))
+    if (!py::detail::npy_api::get().PyArray_EquivTypes_(indptr.dtype().ptr(),
+                                                       indices.dtype().ptr()))
         throw std::invalid_argument("indptr and indices must have the same dtype");
-    if (indices.dtype().is(py::dtype::of<int32_t>())) return f(Tag<int32_t>{});
-    if (indices.dtype().is(py::dtype::of<int64_t>())) return f(Tag<int64_t>{});
+    if (is_type<int32_t>(indices.dtype())) return f(Tag<int32_t>{});
+    if (is_type<int64_t>(indices.dtype())) return f(Tag<int64_t>{});
     throw std::invalid_argument("index arrays must be int32 or int64");
 }
 
