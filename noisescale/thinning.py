@@ -22,6 +22,7 @@ import numpy as np
 
 from . import _core
 from ._config import resolve_device, resolve_threads
+from ._dask import is_dask, map_row_blocks
 from ._matrix import as_compressed, as_dense, kind_of
 
 _MAX_SEED = 2**64
@@ -98,6 +99,9 @@ def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
 
 def _thin_matrix(X, fractions: list[float], seed: int, keep_zeros: bool, row_offset: int,
                  threads: int, device: str) -> list:
+    if is_dask(X):
+        return map_row_blocks(X, _thin_block, len(fractions), lambda start, stop: (
+            fractions, seed, keep_zeros, row_offset + start, threads, device))
     if kind_of(X) == "sparse":
         c = as_compressed(X)
         parts = _core.thin_compressed(
@@ -109,8 +113,22 @@ def _thin_matrix(X, fractions: list[float], seed: int, keep_zeros: bool, row_off
     return list(_core.thin_dense(D, row_offset, fractions, seed, threads, device))
 
 
+def _thin_block(X, _start: int, *args) -> list:
+    return _thin_matrix(X, *args)
+
+
+def _downsample_block(X, _start: int, *args) -> list:
+    return [_downsample_matrix(X, *args)]
+
+
 def _downsample_matrix(X, targets: Any, seed: int, keep_zeros: bool, row_offset: int,
                        threads: int, device: str):
+    if is_dask(X):
+        t = _check_targets(targets, X.shape[0])
+        scalar = np.ndim(targets) == 0
+        return map_row_blocks(X, _downsample_block, 1, lambda start, stop: (
+            t[0] if scalar else t[start:stop], seed, keep_zeros, row_offset + start, threads,
+            device))[0]
     kind = kind_of(X)
     t = _check_targets(targets, X.shape[0])
     if kind == "sparse":
