@@ -2,14 +2,27 @@
 
 This release provides the noise knob of the toolkit: exact, reproducible binomial thinning of
 UMI count matrices (:func:`thin`), nested depth series (:func:`thin_series`) and per-cell
-downsampling to a target depth (:func:`downsample_to`).
+downsampling to a target depth (:func:`downsample_to`), on arrays, AnnData and dask arrays,
+and the same for .h5ad/.zarr stores streamed in chunks (:func:`thin_file`,
+:func:`thin_series_file`, :func:`downsample_file`; CLI: ``noisescale thin``).
 """
 
 from __future__ import annotations
 
 from ._config import build_info, show_config
+from .stream import downsample_file, thin_file, thin_series_file
 from .thinning import downsample_to, thin, thin_series
 
 __version__: str = build_info()["version"]
 
-__all__ = ["__version__", "build_info", "downsample_to", "show_config", "thin", "thin_series"]
+__all__ = [
+    "__version__",
+    "build_info",
+    "downsample_file",
+    "downsample_to",
+    "show_config",
+    "thin",
+    "thin_file",
+    "thin_series",
+    "thin_series_file",
+]
