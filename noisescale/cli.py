@@ -86,7 +86,7 @@ def _add_thin(sub) -> None:
     p.add_argument("--layer", metavar="L",
                    help="thin layers[L] instead of X (where your raw counts are stored)")
     p.add_argument("--chunk-rows", type=_positive_int, metavar="N",
-                   help="cells per chunk (default: about 16 million counts per chunk); "
+                   help="cells per chunk (default: about 8 million counts per chunk); "
                         "smaller uses less memory, never changes the result")
     p.add_argument("--overwrite", action="store_true",
                    help="replace OUT if it exists (only once the new file is complete)")

@@ -1,7 +1,8 @@
 """Binomial thinning and per-cell downsampling of UMI count matrices.
 
-Every function accepts a numpy array, a scipy CSR/CSC matrix (or sparse array) or an AnnData,
-and returns the same kind of object with the same dtype and format. Inputs are never modified
+Every function accepts a numpy array, a scipy CSR/CSC matrix (or sparse array), a dask array
+of such row blocks or an AnnData, and returns the same kind of object with the same dtype and
+format (dask arrays stay lazy, with the same row chunks). Inputs are never modified
 unless ``copy=False`` is passed with an AnnData.
 
 Reproducibility contract: results depend only on the seed, the global cell (row) index, the
@@ -156,7 +157,8 @@ def _is_anndata(obj: Any) -> bool:
 def _source_matrix(adata, layer: str | None):
     if adata.isbacked:
         raise ValueError(
-            "this AnnData is backed on disk; load it with adata.to_memory() first"
+            "this AnnData is backed on disk; thin its file chunk by chunk with "
+            "noisescale.thin_file(path, out, q), or load it with adata.to_memory() first"
         )
     if layer is None:
         if adata.X is None:

@@ -179,3 +179,14 @@ def test_real_data_streams_like_in_memory(tmp_path):
     assert same_matrix(got.X, ns.thin(full.X, 0.1, seed=4))
     pd.testing.assert_frame_equal(got.obs, full.obs)
     assert np.array_equal(got.obsm["X_tsne"], full.obsm["X_tsne"])
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # zarr/anndata notes on v3 defaults
+def test_zarr_v3_in_gives_zarr_v3_out(tmp_path):
+    zarr = pytest.importorskip("zarr")
+    a = make_adata(n_obs=60, n_vars=10)
+    with ad.settings.override(zarr_write_format=3):
+        a.write_zarr(tmp_path / "v3.zarr")
+    out = ns.thin_file(tmp_path / "v3.zarr", tmp_path / "o.zarr", 0.5, seed=1, chunk_rows=25)
+    assert zarr.open_group(out, mode="r").metadata.zarr_format == 3
+    assert same_matrix(ad.read_zarr(out).X, ns.thin(a.X, 0.5, seed=1))
