@@ -1,0 +1,143 @@
+"""Figures of scaling-law results (matplotlib); every function returns a Figure.
+
+Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot state), so they are safe
+in scripts, servers and notebooks alike; save them with ``fig.savefig("curves.png")``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from .laws import LawFit, fit_cell_law, fit_noise_law
+
+
+def _groups(df: pd.DataFrame, by: Sequence[str]):
+    by = [by] if isinstance(by, str) else list(by)
+    if not by:
+        return [("all", df)]
+    out = []
+    for key, g in df.groupby(by, sort=True):
+        key = key if isinstance(key, tuple) else (key,)
+        out.append((" / ".join(map(str, key)), g))
+    return out
+
+
+def _summary(g: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
+    return g.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
+
+
+def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_per_cell",
+                   y: str = "mi", law: str = "noise", level: float = 0.95,
+                   fits: dict[str, LawFit] | None = None, title: str | None = None) -> Figure:
+    """MI against depth (log scale; or cell number with ``law="cells"``), one colour per
+    group: mean and standard deviation over replicates, the fitted law, and its ``level``
+    confidence band. Fits are made here unless given as ``{group label: LawFit}``."""
+    fitter = fit_noise_law if law == "noise" else fit_cell_law
+    fig = Figure(figsize=(6.4, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    colors = _colors(len(_groups(df, by)))
+    for (label, g), color in zip(_groups(df, by), colors):
+        s = _summary(g, x, y)
+        ax.errorbar(s[x], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, color=color,
+                    capsize=2, label=label)
+        fit = (fits or {}).get(label)
+        if fit is None:
+            try:
+                fit = fitter(g[x].to_numpy(), g[y].to_numpy(), level=level)
+            except (ValueError, RuntimeError):
+                continue
+        grid = np.geomspace(g[x].min() / 2, g[x].max() * 2, 200)
+        lo, hi = fit.band(grid, level=level)
+        ax.plot(grid, fit.predict(grid), color=color, lw=1.5)
+        ax.fill_between(grid, lo, hi, color=color, alpha=0.2, lw=0)
+    ax.set_xscale("log")
+    ax.set_xlabel("UMIs per cell" if law == "noise" else "training cells")
+    ax.set_ylabel("mutual information (bits)")
+    if title:
+        ax.set_title(title)
+    if by:
+        ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def collapse_plot(collapsed: pd.DataFrame, by: Sequence[str] = (), *,
+                  quality: float | None = None) -> Figure:
+    """The collapse (output of :func:`noisescale.laws.collapse`): left, (2^(2I) - 1) /
+    (2^(2 I_max) - 1) against u/u_bar with the universal curve x/(1+x); right, I/I_max."""
+    fig = Figure(figsize=(9.6, 4.0), layout="constrained")
+    left, right = fig.subplots(1, 2)
+    groups = _groups(collapsed, by)
+    for (label, g), color in zip(groups, _colors(len(groups))):
+        left.plot(g["x_scaled"], g["snr_scaled"], "o", ms=3, color=color, label=label)
+        right.plot(g["x_scaled"], g["I_scaled"], "o", ms=3, color=color, label=label)
+    xs = collapsed["x_scaled"].replace([np.inf, -np.inf], np.nan).dropna()
+    if len(xs):
+        grid = np.geomspace(max(xs.min() / 2, 1e-6), xs.max() * 2, 200)
+        left.plot(grid, grid / (1 + grid), "k-", lw=1.5, label="x / (1 + x)")
+    for ax in (left, right):
+        ax.set_xscale("log")
+        ax.set_xlabel("u / ū")
+    left.set_ylabel("(2^{2I} − 1) / (2^{2 I_max} − 1)")
+    right.set_ylabel("I / I_max")
+    if quality is not None:
+        left.set_title(f"collapse RMS deviation {quality:.3f}", fontsize="medium")
+    left.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def parameter_comparison(fits: pd.DataFrame, label: str | Sequence[str] = "model") -> Figure:
+    """ū against I_max per group of a :func:`noisescale.laws.fit_table` table, with the
+    intervals as error bars (ū on a log scale)."""
+    labels = [label] if isinstance(label, str) else list(label)
+    fig = Figure(figsize=(5.6, 4.4), layout="constrained")
+    ax = fig.add_subplot()
+    ok = fits.dropna(subset=["u_bar", "I_max"])
+    for (_, row), color in zip(ok.iterrows(), _colors(len(ok))):
+        name = " / ".join(str(row[c]) for c in labels if c in row)
+        xerr = [[row["u_bar"] - row["u_bar_lo"]], [row["u_bar_hi"] - row["u_bar"]]]
+        yerr = [[row["I_max"] - row["I_max_lo"]], [row["I_max_hi"] - row["I_max"]]]
+        marker = "o" if row.get("reliable", True) else "x"
+        ax.errorbar(row["u_bar"], row["I_max"], xerr=xerr, yerr=yerr, fmt=marker, color=color,
+                    capsize=2, label=name)
+    ax.set_xscale("log")
+    ax.set_xlabel("noise sensitivity ū (UMIs per cell)")
+    ax.set_ylabel("capacity I_max (bits)")
+    ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def cell_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "n_cells",
+                y: str = "mi", level: float = 0.95) -> Figure:
+    """MI against the number of training cells with the fitted cell-number law."""
+    return scaling_curves(df, by, x=x, y=y, law="cells", level=level)
+
+
+def residuals(fits: dict[str, LawFit]) -> Figure:
+    """Residuals (data − law) of each fit against its x, on a log x axis."""
+    fig = Figure(figsize=(6.4, 3.6), layout="constrained")
+    ax = fig.add_subplot()
+    for (label, fit), color in zip(fits.items(), _colors(len(fits))):
+        ax.plot(fit.x[:, -1], fit.residuals, "o", ms=3, color=color, label=label)
+    ax.axhline(0, color="k", lw=0.8)
+    ax.set_xscale("log")
+    laws = {fit.law for fit in fits.values()}
+    ax.set_xlabel("training cells" if laws == {"cells"} else "UMIs per cell")
+    ax.set_ylabel("residual (bits)")
+    if fits:
+        ax.legend(fontsize="small", frameon=False)
+    return fig
+
+
+def _colors(n: int) -> list:
+    from matplotlib import colormaps
+
+    cmap = colormaps["tab10" if n <= 10 else "viridis"]
+    return [cmap(i if n <= 10 else i / max(n - 1, 1)) for i in range(max(n, 1))]
+
+
+__all__ = ["cell_curves", "collapse_plot", "parameter_comparison", "residuals",
+           "scaling_curves"]
