@@ -95,7 +95,8 @@ print(json.dumps({"seconds": secs, "rss": hwm * 1024}))
 
 def run_child(kind: str, src: str, dst: str, q: float) -> dict:
     out = subprocess.run([sys.executable, "-c", CHILD, kind, src, dst, str(q)],
-                         check=True, capture_output=True, text=True)
+                         check=True, capture_output=True, text=True,
+                         cwd=os.path.dirname(src))  # never the source tree: import the install
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 

@@ -88,10 +88,11 @@ def test_usage_errors(argv, message, capsys):
     assert message in capsys.readouterr().err
 
 
-def test_help_and_version_from_the_installed_command():
-    out = subprocess.run([sys.executable, "-m", "noisescale", "thin", "--help"],
+def test_help_and_version_from_the_installed_command(tmp_path):
+    # cwd: not the source tree, which `python -m` would import instead of the installed package
+    out = subprocess.run([sys.executable, "-m", "noisescale", "thin", "--help"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
     assert "--fraction" in out and "UMI" in out and "examples:" in out
-    out = subprocess.run([sys.executable, "-m", "noisescale", "--version"],
+    out = subprocess.run([sys.executable, "-m", "noisescale", "--version"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"noisescale {ns.__version__}"

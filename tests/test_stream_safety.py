@@ -116,7 +116,8 @@ def test_interrupt_leaves_no_output(tmp_path, sig):
     proc = subprocess.Popen(
         [sys.executable, "-m", "noisescale", "thin", str(src), str(out), "--fraction", "0.5",
          "--chunk-rows", "1", "--quiet"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        cwd=tmp_path)  # not the source tree, which -m would import instead of the install
     deadline = time.monotonic() + 60
     while not leftovers(tmp_path):  # the temporary output exists: the job is writing
         assert proc.poll() is None, proc.communicate()
