@@ -169,8 +169,12 @@ def downsample_file(
         state["t"] = t[0] if np.ndim(targets) == 0 else t
         if column is not None:
             record["target_column"] = column
-        else:
-            record["target_umis"] = state["t"]
+        elif state["t"].ndim == 0:
+            record["target_umis"] = int(state["t"])
+        else:  # a summary: one value per cell would bloat uns
+            record["target_umis"] = "per cell"
+        if state["t"].ndim:
+            record["target_umis_min_median_max"] = np.percentile(state["t"], [0, 50, 100])
 
     def compute(X, start: int) -> list:
         t = state["t"]

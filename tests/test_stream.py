@@ -107,8 +107,14 @@ def test_downsample_file_equals_in_memory(stores, tmp_path, target):
     assert same_matrix(b.X, ns.downsample_to(a.X, t, seed=5))
     totals = np.asarray(a.X.sum(axis=1)).ravel()
     assert np.array_equal(np.asarray(b.X.sum(axis=1)).ravel(), np.minimum(totals, t))
+    prov = b.uns["noisescale"]
     if target == "depth":
-        assert b.uns["noisescale"]["target_column"] == "depth"
+        assert prov["target_column"] == "depth"
+    elif target == "array":
+        assert prov["target_umis"] == "per cell"
+        assert list(prov["target_umis_min_median_max"]) == [0, 18, 36]
+    else:
+        assert prov["target_umis"] == 20
 
 
 def test_dense_x_streams(tmp_path):
