@@ -352,6 +352,19 @@ class AnnDataWriter:
             self.abort()
 
 
+def copy_annotations(reader: CountsReader, writer: AnnDataWriter) -> None:
+    """Copy obs, var, obsm, varm, obsp and varp from one store to another."""
+    for key in ANNOTATIONS:
+        if not reader.has(key):
+            continue
+        if key in _MAPPINGS:  # element by element, so memory holds one at a time
+            writer.write(key, {})
+            for name in reader.keys(key):
+                writer.write(f"{key}/{name}", reader.read(f"{key}/{name}"))
+        else:
+            writer.write(key, reader.read(key))
+
+
 def check_destination(path: Path, overwrite: bool) -> None:
     """Refuse a missing parent directory, and an existing path unless ``overwrite``."""
     if not path.parent.is_dir():

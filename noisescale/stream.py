@@ -32,7 +32,7 @@ from typing import Any
 
 import numpy as np
 
-from .io import ANNOTATIONS, AnnDataWriter, CountsReader, check_destination, store_format
+from .io import AnnDataWriter, CountsReader, check_destination, copy_annotations, store_format
 from .thinning import (
     _check_fraction,
     _check_fractions,
@@ -45,7 +45,6 @@ from .thinning import (
 PathLike = str | os.PathLike
 #: Entries per chunk when chunk_rows is not given (64 MiB of float32 + int32 CSR input).
 AUTO_CHUNK_ENTRIES = 1 << 23
-_MAPPINGS = ("obsm", "varm", "obsp", "varp")
 
 
 class Cancelled(Exception):
@@ -234,18 +233,6 @@ def _check_paths(src: Path, dsts: list[Path], overwrite: bool) -> None:
         check_destination(d, overwrite)
 
 
-def _copy_annotations(reader: CountsReader, writer: AnnDataWriter) -> None:
-    for key in ANNOTATIONS:
-        if not reader.has(key):
-            continue
-        if key in _MAPPINGS:  # element by element, so memory holds one at a time
-            writer.write(key, {})
-            for name in reader.keys(key):
-                writer.write(f"{key}/{name}", reader.read(f"{key}/{name}"))
-        else:
-            writer.write(key, reader.read(key))
-
-
 def _stream(
     input: PathLike,
     outputs: Sequence[PathLike],
@@ -310,7 +297,7 @@ def _stream(
                         writers.append(AnnDataWriter(d, overwrite=overwrite,
                                                      zarr_format=reader.zarr_format,
                                                      compression=compression))
-                        _copy_annotations(reader, writers[-1])
+                        copy_annotations(reader, writers[-1])
                 for i, (w, out) in enumerate(zip(writers, outs)):
                     w.append_rows(key, out)
                     totals[i] += _total(out)
