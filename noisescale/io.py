@@ -212,6 +212,17 @@ class CountsReader:
 
         return read_elem(self._root[key])
 
+    def obs_column(self, name: str) -> np.ndarray:
+        """One numeric obs column, read on its own."""
+        columns = list(_attr(self._root["obs"], "column-order", []))
+        if name not in columns:
+            raise KeyError(f"obs column {name!r} not found in {self.path} "
+                           f"(columns: {', '.join(map(repr, columns)) or 'none'})")
+        values = np.asarray(self.read(f"obs/{name}"))
+        if values.dtype.kind not in "iuf":
+            raise TypeError(f"obs column {name!r} must be numeric, got dtype {values.dtype}")
+        return values
+
     def has(self, key: str) -> bool:
         return key in self._root
 

@@ -90,14 +90,10 @@ def thin_file(
 
     Other parameters as in :func:`noisescale.thin`.
     """
-    q = _check_fraction(fraction)
-    opts = _run_options(seed, keep_zeros, 0, threads, device)
-    record = {"operation": "thin", "fraction": q}
-    return _stream(
-        input, [output], layer, lambda X, start: _thin_matrix(X, [q], *_at(opts, start)),
-        [record], opts, chunk_rows=chunk_rows, overwrite=overwrite, compression=compression,
-        progress=progress, cancel=cancel,
-    )[0]
+    return _thin_levels(input, [output], [_check_fraction(fraction)], "thin", seed=seed,
+                        layer=layer, chunk_rows=chunk_rows, overwrite=overwrite,
+                        keep_zeros=keep_zeros, compression=compression, threads=threads,
+                        device=device, progress=progress, cancel=cancel)[0]
 
 
 def thin_series_file(
@@ -124,14 +120,10 @@ def thin_series_file(
     qs = _check_fractions(fractions)
     if isinstance(outputs, (str, os.PathLike)) or len(outputs) != len(qs):
         raise ValueError(f"outputs must list {len(qs)} paths, one per fraction")
-    opts = _run_options(seed, keep_zeros, 0, threads, device)
-    records = [{"operation": "thin_series", "fraction": q, "fractions": np.array(qs),
-                "level": i} for i, q in enumerate(qs)]
-    return _stream(
-        input, outputs, layer, lambda X, start: _thin_matrix(X, qs, *_at(opts, start)),
-        records, opts, chunk_rows=chunk_rows, overwrite=overwrite, compression=compression,
-        progress=progress, cancel=cancel,
-    )
+    return _thin_levels(input, outputs, qs, "thin_series", seed=seed, layer=layer,
+                        chunk_rows=chunk_rows, overwrite=overwrite, keep_zeros=keep_zeros,
+                        compression=compression, threads=threads, device=device,
+                        progress=progress, cancel=cancel)
 
 
 def downsample_file(
@@ -157,51 +149,50 @@ def downsample_file(
     ``noisescale.downsample_to(adata, target_umis, seed=seed, layer=layer)`` on the fully
     loaded input, bit for bit. Other parameters as in :func:`thin_file`.
     """
-    opts = _run_options(seed, keep_zeros, 0, threads, device)
+    seed, keep_zeros, _, threads, device = _run_options(seed, keep_zeros, 0, threads, device)
     column = target_umis if isinstance(target_umis, str) else None
-    record: dict[str, Any] = {"operation": "downsample_to"}
-    state: dict[str, np.ndarray] = {}
+    record: dict[str, Any] = {"operation": "downsample_to", "seed": seed,
+                              "keep_zeros": keep_zeros}
 
-    def prepare(reader: CountsReader) -> None:
-        targets = _obs_column(reader, column) if column is not None else target_umis
+    def plan(reader: CountsReader):
+        targets = reader.obs_column(column) if column is not None else target_umis
         t = _check_targets(targets, reader.shape[0])
-        state["t"] = t[0] if np.ndim(targets) == 0 else t
+        per_cell = np.ndim(targets) > 0
         if column is not None:
             record["target_column"] = column
-        elif state["t"].ndim == 0:
-            record["target_umis"] = int(state["t"])
-        else:  # a summary: one value per cell would bloat uns
-            record["target_umis"] = "per cell"
-        if state["t"].ndim:
-            record["target_umis_min_median_max"] = np.percentile(state["t"], [0, 50, 100])
+        else:  # per cell: a summary, one value per cell would bloat uns
+            record["target_umis"] = "per cell" if per_cell else int(t[0])
+        if per_cell:
+            record["target_umis_min_median_max"] = np.percentile(t, [0, 50, 100])
+        return lambda X, start: [_downsample_matrix(
+            X, t[start:start + X.shape[0]] if per_cell else t[0], seed, keep_zeros, start,
+            threads, device)]
 
-    def compute(X, start: int) -> list:
-        t = state["t"]
-        t = t if t.ndim == 0 else t[start:start + X.shape[0]]
-        return [_downsample_matrix(X, t, *_at(opts, start))]
-
-    return _stream(input, [output], layer, compute, [record], opts, chunk_rows=chunk_rows,
+    return _stream(input, [output], layer, plan, [record], chunk_rows=chunk_rows,
                    overwrite=overwrite, compression=compression, progress=progress,
-                   cancel=cancel, prepare=prepare)[0]
+                   cancel=cancel)[0]
 
 
 # --------------------------------------------------------------------------------------------
 
 
-def _at(opts: tuple, start: int) -> tuple:
-    """The validated run options with the row offset of a chunk."""
-    seed, keep_zeros, _, threads, device = opts
-    return seed, keep_zeros, start, threads, device
+def _thin_levels(input, outputs, qs: list[float], operation: str, *, seed, layer, chunk_rows,
+                 overwrite, keep_zeros, compression, threads, device, progress,
+                 cancel) -> list[Path]:
+    """thin_file and thin_series_file: nested levels qs, one output each."""
+    seed, keep_zeros, _, threads, device = _run_options(seed, keep_zeros, 0, threads, device)
+    records = [{"operation": operation, "fraction": q, "seed": seed, "keep_zeros": keep_zeros}
+               for q in qs]
+    if operation == "thin_series":
+        for i, rec in enumerate(records):
+            rec.update(fractions=np.array(qs), level=i)
 
+    def plan(reader: CountsReader):
+        return lambda X, start: _thin_matrix(X, qs, seed, keep_zeros, start, threads, device)
 
-def _obs_column(reader: CountsReader, column: str) -> np.ndarray:
-    have = reader.read("obs").columns if reader.has("obs") else []
-    if column not in have:
-        raise KeyError(f"obs column {column!r} not found in {reader.path}")
-    values = np.asarray(reader.read(f"obs/{column}"))
-    if not (np.issubdtype(values.dtype, np.integer) or np.issubdtype(values.dtype, np.floating)):
-        raise TypeError(f"obs column {column!r} must be numeric, got dtype {values.dtype}")
-    return values
+    return _stream(input, outputs, layer, plan, records, chunk_rows=chunk_rows,
+                   overwrite=overwrite, compression=compression, progress=progress,
+                   cancel=cancel)
 
 
 def _check_chunk_rows(chunk_rows: Any, reader: CountsReader) -> int:
@@ -237,18 +228,17 @@ def _stream(
     input: PathLike,
     outputs: Sequence[PathLike],
     layer: str | None,
-    compute: Callable[[Any, int], list],
+    plan: Callable[[CountsReader], Callable[[Any, int], list]],
     records: list[dict],
-    opts: tuple,
     *,
     chunk_rows: int | None,
     overwrite: bool,
     compression: str | None,
     progress: bool,
-    cancel: threading.Event | None = None,
-    prepare: Callable[[CountsReader], None] | None = None,
+    cancel: threading.Event | None,
 ) -> list[Path]:
-    """Read row chunks of ``input``, write ``compute(chunk, start)[i]`` to ``outputs[i]``."""
+    """Read row chunks of ``input``, write ``compute(chunk, start)[i]`` to ``outputs[i]``,
+    where ``compute = plan(reader)``; ``records[i]`` goes into output i's provenance."""
     from tqdm.auto import tqdm
 
     from . import __version__
@@ -258,8 +248,7 @@ def _stream(
     with CountsReader(src, layer) as reader:
         _check_paths(src, dsts, overwrite)
         rows = _check_chunk_rows(chunk_rows, reader)
-        if prepare is not None:
-            prepare(reader)
+        compute = plan(reader)
         n_obs = reader.shape[0]
         key = "X" if layer is None else f"layers/{layer}"
         writers: list[AnnDataWriter] = []
@@ -305,10 +294,9 @@ def _stream(
                 bar.update(block.shape[0])
                 del block, outs
             previous = reader.read("uns") if reader.has("uns") else {}
-            seed, keep_zeros = opts[0], opts[1]
             for w, rec, total in zip(writers, records, totals):
                 uns = dict(previous)
-                prov = {"version": __version__, **rec, "seed": seed, "keep_zeros": keep_zeros,
+                prov = {"version": __version__, **rec,
                         "source": str(src.resolve()), "source_layer": layer or "X",
                         "chunk_rows": rows, "n_cells": n_obs,
                         "source_mean_umis_per_cell": source_total / max(n_obs, 1),
