@@ -39,8 +39,8 @@ def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_p
     fitter = fit_noise_law if law == "noise" else fit_cell_law
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
-    colors = _colors(len(_groups(df, by)))
-    for (label, g), color in zip(_groups(df, by), colors):
+    groups = _groups(df, by)
+    for (label, g), color in zip(groups, _colors(len(groups))):
         s = _summary(g, x, y)
         ax.errorbar(s[x], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, color=color,
                     capsize=2, label=label)

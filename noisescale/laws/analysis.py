@@ -50,8 +50,8 @@ def fit_table(df: pd.DataFrame, by: Sequence[str] = (), *, x: str | None = None,
         raise ValueError(f"law must be 'noise' or 'cells', got {law!r}")
     x = x or _DEFAULT_X[law]
     by = [by] if isinstance(by, str) else list(by)
-    needed = [*by, x, y] + [c for c in (replicate,) if c] + (
-        [sigma] if sigma not in (None, "replicates") else [])
+    sigma_column = sigma if sigma not in (None, "replicates") else None
+    needed = [c for c in (*by, x, y, replicate, sigma_column) if c is not None]
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise KeyError(f"column(s) {missing} not in the table (columns: {list(df.columns)})")
@@ -60,7 +60,7 @@ def fit_table(df: pd.DataFrame, by: Sequence[str] = (), *, x: str | None = None,
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)
         row = dict(zip(by, key))
-        sig = g[sigma].to_numpy() if sigma not in (None, "replicates") else sigma
+        sig = g[sigma_column].to_numpy() if sigma_column else sigma
         try:
             fit = _FITTERS[law](g[x].to_numpy(), g[y].to_numpy(), sigma=sig,
                                 replicate=g[replicate].to_numpy() if replicate else None,

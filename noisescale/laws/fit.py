@@ -232,7 +232,7 @@ def _grid_and_bounds(model: _Model, x: np.ndarray, y: np.ndarray):
         n = x[:, 0]
         grids = [np.linspace(math.log(n.min()) - 6, math.log(n.max()) + 2, 30),
                  np.log(np.geomspace(0.05, 3, 14)),
-                 np.concatenate([ymax * np.linspace(-0.5, 3, 22)])]
+                 ymax * np.linspace(-0.5, 3, 22)]
         bounds = ([math.log(n.min()) - 30, math.log(1e-3), -MAX_BITS],
                   [math.log(n.max()) + 30, math.log(10.0), MAX_BITS])
     else:
@@ -387,14 +387,6 @@ def _bootstrap(model: _Model, fit: LawFit, w, bounds, draws: int, replicate, see
 # Public entry points
 
 
-def _sigma_arg(sigma, X, y):
-    if isinstance(sigma, str):
-        if sigma != "replicates":
-            raise ValueError(f"sigma must be None, an array or 'replicates', got {sigma!r}")
-        return replicate_sigma(X, y)
-    return sigma
-
-
 def fit_noise_law(u, mi, *, sigma=None, level: float = 0.95, bootstrap: int = 0,
                   replicate=None, seed: int = 0) -> LawFit:
     """Fit ``I(u) = I_max - 1/2 log2((1 + u/u_bar) / (u/u_bar + 2^(-2 I_max)))``.
@@ -440,10 +432,13 @@ def fit_joint_law(n_cells, u, mi, *, sigma=None, level: float = 0.95, bootstrap:
 
 def _fit_public(law, xs, names, mi, sigma, level, bootstrap, replicate, seed) -> LawFit:
     model = MODELS[law]
-    sig = None if isinstance(sigma, str) else sigma
-    X, y, sv, dropped, keep = _clean(xs, mi, sig, names, min_points=len(model.names) + 1)
-    if isinstance(sigma, str):
-        sv = _sigma_arg(sigma, X, y)
+    from_replicates = isinstance(sigma, str)
+    if from_replicates and sigma != "replicates":
+        raise ValueError(f"sigma must be None, an array or 'replicates', got {sigma!r}")
+    X, y, sv, dropped, keep = _clean(xs, mi, None if from_replicates else sigma, names,
+                                     min_points=len(model.names) + 1)
+    if from_replicates:
+        sv = replicate_sigma(X, y)
     rep = None
     if replicate is not None:
         rep = np.asarray(replicate).ravel()
