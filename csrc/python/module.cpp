@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "noisescale/cpu.hpp"
+#include "noisescale/kdtree.hpp"
 #ifdef NOISESCALE_WITH_CUDA
 #include "thin_cuda.hpp"
 #endif
@@ -319,6 +320,42 @@ py::array_t<int64_t> thin_entries_reference(
     return out;
 }
 
+// Max-norm neighbour searches of the KSG estimators (noisescale/kdtree.hpp). Points: (n, dim)
+// C-contiguous float64, prepared by noisescale/mi.
+using Points = py::array_t<double, py::array::c_style>;
+
+void check_points(const Points& points) {
+    if (points.ndim() != 2) throw std::invalid_argument("points must be a 2-D array");
+}
+
+py::array_t<double> kth_neighbor_distance(const Points& points, int64_t k, int threads) {
+    check_points(points);
+    const int64_t n = points.shape(0), dim = points.shape(1);
+    py::array_t<double> out(n);
+    double* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        const knn::ChebyshevTree tree(points.data(), n, dim);
+        tree.kth_distance(k, o, threads);
+    }
+    return out;
+}
+
+py::array_t<int64_t> count_within(const Points& points, const Points& radii, int threads) {
+    check_points(points);
+    const int64_t n = points.shape(0), dim = points.shape(1);
+    if (radii.ndim() != 1 || radii.shape(0) != n)
+        throw std::invalid_argument("radii must have one value per point");
+    py::array_t<int64_t> out(n);
+    int64_t* o = out.mutable_data();
+    {
+        py::gil_scoped_release nogil;
+        const knn::ChebyshevTree tree(points.data(), n, dim);
+        tree.count_within(radii.data(), o, threads);
+    }
+    return out;
+}
+
 py::dict build_config() {
     py::dict d;
     d["version"] = NOISESCALE_VERSION;
@@ -362,6 +399,11 @@ PYBIND11_MODULE(_core, m) {
     m.def("downsample_dense", &downsample_dense, py::arg("x"), py::arg("row_offset"),
           py::arg("target"), py::arg("seed"), py::arg("threads"), py::arg("device"),
           "Per-row downsampling of a C-ordered dense array to target totals.");
+    m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("points"), py::arg("k"),
+          py::arg("threads"),
+          "Max-norm distance from each point to its k-th nearest other point (exact).");
+    m.def("count_within", &count_within, py::arg("points"), py::arg("radii"), py::arg("threads"),
+          "Number of other points strictly closer than radii[i] to point i, max-norm (exact).");
     m.def("build_config", &build_config, "How this extension was built and what it sees.");
     m.def("thin_entries_reference", &thin_entries_reference, py::arg("counts"), py::arg("rows"),
           py::arg("cols"), py::arg("fractions"), py::arg("seed"),
