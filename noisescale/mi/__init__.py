@@ -1,0 +1,17 @@
+"""Mutual-information estimators, in bits.
+
+- :func:`ksg`: Kraskov–Stögbauer–Grassberger (algorithm 1) between two continuous variables,
+  with exact max-norm neighbour searches (C++ k-d tree, OpenMP; FAISS on a GPU).
+- :func:`mi_discrete`: between a continuous variable and a categorical label (Ross 2014), or the
+  one-hot + latent-MI route.
+- :func:`lmi`: latent MI (paired autoencoders with cross-prediction, then KSG on held-out
+  latents) for high-dimensional variables; needs torch.
+"""
+
+from __future__ import annotations
+
+from .discrete import mi_discrete, one_hot
+from .ksg import ksg, kth_neighbor_distance
+from .lmi import LMIResult, lmi
+
+__all__ = ["LMIResult", "ksg", "kth_neighbor_distance", "lmi", "mi_discrete", "one_hot"]

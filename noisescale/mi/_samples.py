@@ -1,0 +1,81 @@
+"""Checking and preparing sample matrices for the estimators (never modifying the input)."""
+
+from __future__ import annotations
+
+import numbers
+
+import numpy as np
+import scipy.sparse as sp
+
+
+def as_samples(name: str, a, n: int | None = None) -> np.ndarray:
+    """``a`` as a new C-contiguous float64 (n_samples, n_dims) array, with clear errors.
+
+    1-D input is one dimension per sample; scipy sparse input is densified (representations are
+    low-dimensional).
+    """
+    if sp.issparse(a):
+        a = a.toarray()
+    arr = np.asarray(a)
+    if arr.dtype == object or not (
+        np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype, np.bool_)
+    ):
+        raise TypeError(f"{name} must be numeric, got dtype {arr.dtype}")
+    if np.issubdtype(arr.dtype, np.complexfloating):
+        raise TypeError(f"{name} must be real, got dtype {arr.dtype}")
+    if arr.ndim == 1:
+        arr = arr[:, None]
+    if arr.ndim != 2:
+        raise ValueError(f"{name} must be a 1-D or 2-D array (samples x dims), got shape {arr.shape}")
+    if arr.shape[1] == 0:
+        raise ValueError(f"{name} has no dimensions (shape {arr.shape})")
+    if n is not None and arr.shape[0] != n:
+        raise ValueError(f"x and {name} must have the same number of samples, got {n} and "
+                         f"{arr.shape[0]}")
+    out = np.array(arr, dtype=np.float64, order="C", copy=True)
+    bad = ~np.isfinite(out)
+    if bad.any():
+        row = int(np.argwhere(bad)[0, 0])
+        raise ValueError(f"{name} has {int(bad.sum())} NaN or infinite value(s) (first in sample "
+                         f"{row}); remove or impute them before estimating MI")
+    return out
+
+
+def check_k(k, n: int) -> int:
+    """Validate the neighbour count against the sample count."""
+    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
+        raise ValueError(f"k must be a positive integer, got {k!r}")
+    if n <= k:
+        raise ValueError(f"need more samples than k: got {n} sample(s) with k={k}")
+    return int(k)
+
+
+def check_seed(seed) -> int:
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
+    return int(seed)
+
+
+def standardize_(a: np.ndarray) -> None:
+    """z-score each column in place; constant columns become 0."""
+    a -= a.mean(axis=0)
+    std = a.std(axis=0)
+    std[std == 0] = 1.0
+    a /= std
+
+
+def jitter_(a: np.ndarray, scale: float, seed: int, stream: int) -> None:
+    """Add seeded uniform noise in [-scale, scale) times each column's spread, in place.
+
+    The noise breaks distance ties (duplicate points are common in count-derived data) the same
+    way every time: it depends only on (seed, stream, shape). Constant columns stay constant.
+    """
+    if scale == 0:
+        return
+    std = a.std(axis=0)
+    gen = np.random.Generator(np.random.Philox(key=np.array([seed, stream], dtype=np.uint64)))
+    noise = gen.random(a.shape)
+    noise *= 2.0
+    noise -= 1.0
+    noise *= scale * std
+    a += noise

@@ -1,0 +1,113 @@
+"""Mutual information between a continuous representation and a categorical label, in bits.
+
+The default is the nearest-neighbour estimator of Ross (2014, PLoS ONE 9:e87357): for sample i
+with label c (N_c samples), d_i is the max-norm distance to its k-th nearest sample of the same
+label and m_i the number of samples of any label within d_i (the k-th neighbour included), and
+
+    I = ψ(N) − ⟨ψ(N_c)⟩ + ⟨ψ(k)⟩ − ⟨ψ(m_i)⟩.
+
+The alternative is the route the paper used: one-hot encode the label and estimate latent MI
+(:func:`noisescale.mi.lmi`) between the representation and the one-hot matrix.
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+import numpy as np
+import pandas as pd
+from scipy.special import digamma
+
+from .. import _core
+from .._config import resolve_threads
+from ._samples import check_k, check_seed
+from .ksg import LN2, KnnBackend, kth_neighbor_distance, prepare
+
+
+def encode_labels(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Integer codes 0..C-1 and the category names of a label vector (missing -> error)."""
+    lab = pd.Series(np.asarray(labels).ravel() if not isinstance(labels, pd.Series) else labels)
+    if lab.ndim != 1 or len(lab) != n:
+        raise ValueError(f"labels must have one entry per sample: got {len(lab)} for {n} samples")
+    if lab.isna().any():
+        raise ValueError(f"labels has {int(lab.isna().sum())} missing value(s) (first at sample "
+                         f"{int(np.flatnonzero(lab.isna().to_numpy())[0])})")
+    codes, names = pd.factorize(lab, sort=True)
+    return codes.astype(np.int64), np.asarray(names)
+
+
+def one_hot(labels) -> np.ndarray:
+    """(N, C) float32 one-hot matrix of a label vector, categories in sorted order."""
+    codes, names = encode_labels(labels, len(labels))
+    out = np.zeros((codes.size, names.size), dtype=np.float32)
+    out[np.arange(codes.size), codes] = 1.0
+    return out
+
+
+def mi_discrete(
+    x,
+    labels,
+    k: int = 3,
+    *,
+    method: Literal["ross", "lmi"] = "ross",
+    pointwise: bool = False,
+    standardize: bool = True,
+    jitter: float = 1e-10,
+    seed: int = 0,
+    knn: KnnBackend = "auto",
+    threads: int | None = None,
+    **lmi_kwargs,
+) -> float | np.ndarray:
+    """MI in bits between samples ``x`` (N, d) and categorical ``labels`` (N,).
+
+    ``method="ross"`` (default) is Ross's estimator. Labels of a single sample carry no
+    neighbour and are left out, as in Ross's method (pointwise values NaN there); a label with
+    N_c <= k samples uses k = N_c - 1 for its samples. ``standardize``, ``jitter``, ``seed``,
+    ``knn`` and ``threads`` are as in :func:`noisescale.mi.ksg`.
+
+    ``method="lmi"`` one-hot encodes the labels and returns :func:`noisescale.mi.lmi`'s estimate
+    (``pointwise``: its values on the held-out samples); ``lmi_kwargs`` go to it.
+    """
+    if method == "lmi":
+        from .lmi import lmi
+
+        xs = np.asarray(x)
+        result = lmi(xs, one_hot(_checked_labels(labels, xs.shape[0])), k=k, seed=seed,
+                     **lmi_kwargs)
+        return result.pointwise if pointwise else result.mi
+    if method != "ross":
+        raise ValueError(f"method must be 'ross' or 'lmi', got {method!r}")
+    if lmi_kwargs:
+        raise TypeError(f"unexpected arguments for method='ross': {sorted(lmi_kwargs)}")
+    seed = check_seed(seed)
+    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream=0)
+    n = xs.shape[0]
+    k = check_k(k, n)
+    codes, _ = encode_labels(labels, n)
+    nthreads = resolve_threads(threads)
+    sizes = np.bincount(codes)
+    keep = sizes[codes] > 1
+    if keep.sum() < 2:
+        raise ValueError("every label has a single sample: no neighbours to estimate MI from")
+    kept = np.flatnonzero(keep)
+    xk, ck = xs[kept], codes[kept]
+    radius = np.empty(kept.size)
+    k_used = np.empty(kept.size)
+    for c in np.unique(ck):
+        members = np.flatnonzero(ck == c)
+        kc = min(k, members.size - 1)
+        radius[members] = kth_neighbor_distance(np.ascontiguousarray(xk[members]), kc, knn=knn,
+                                                threads=nthreads)
+        k_used[members] = kc
+    # Others strictly closer than d_i, plus the k-th neighbour itself.
+    m = _core.count_within(xk, radius, nthreads) + 1.0
+    n_kept = kept.size
+    values = np.full(n, np.nan)
+    values[kept] = (digamma(n_kept) - digamma(np.bincount(ck)[ck]) + digamma(k_used)
+                    - digamma(m)) / LN2
+    return values if pointwise else float(np.nanmean(values))
+
+
+def _checked_labels(labels, n: int):
+    encode_labels(labels, n)
+    return labels

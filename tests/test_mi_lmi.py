@@ -1,0 +1,81 @@
+"""Latent MI: recovers low-dimensional MI in high dimensions, reproducible, clear errors."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+from noisescale.mi import LMIResult, lmi  # noqa: E402
+
+
+def embedded_pair(n, rho, dim, noise, seed):
+    """A 2-D Gaussian pair (z, w), each embedded linearly into `dim` dims plus noise."""
+    rng = np.random.default_rng(seed)
+    z = rng.standard_normal((n, 2))
+    w = rho * z + np.sqrt(1 - rho**2) * rng.standard_normal((n, 2))
+    x = z @ rng.standard_normal((2, dim)) + noise * rng.standard_normal((n, dim))
+    y = w @ rng.standard_normal((2, dim)) + noise * rng.standard_normal((n, dim))
+    return x, y, z, w, -2 * 0.5 * np.log2(1 - rho**2)
+
+
+def test_recovers_low_dimensional_mi_in_100_dims():
+    """Truth 1.47 bits; KSG on the 2-D (z, w) themselves gives 1.50 on these samples. LMI on
+    the 100-D embeddings (2,000 held-out samples) measured 1.50. Allowed: 0.15 bits."""
+    x, y, z, w, truth = embedded_pair(4000, 0.8, 100, 0.1, seed=0)
+    res = lmi(x, y, seed=0)
+    assert isinstance(res, LMIResult)
+    assert abs(res.mi - truth) < 0.15
+    assert res.pointwise.shape == (2000,) and res.test_index.shape == (2000,)
+    assert res.zx.shape == (2000, 8) and res.zy.shape == (2000, 8)
+    assert abs(res.pointwise.mean() - res.mi) < 1e-12
+    hist = res.history
+    assert hist["epochs_run"] == len(hist["val_loss"]) == len(hist["train_loss"])
+    assert hist["val_loss"][hist["best_epoch"]] == min(hist["val_loss"])
+    assert hist["val_loss"][hist["best_epoch"]] < hist["val_loss"][0]  # it learned
+
+
+def test_independent_high_dimensional_near_zero():
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((3000, 50))
+    y = rng.standard_normal((3000, 30))
+    assert abs(lmi(x, y, seed=0, epochs=60, patience=10).mi) < 0.1
+
+
+def test_reproducible_for_a_seed_and_scalar_y():
+    x, y, *_ = embedded_pair(1500, 0.9, 40, 0.1, seed=2)
+    t = y[:, 0]  # a scalar signal such as time
+    a = lmi(x, t, seed=3, epochs=30, patience=5)
+    b = lmi(x, t, seed=3, epochs=30, patience=5)
+    assert a.mi == b.mi and np.array_equal(a.pointwise, b.pointwise)
+    assert np.array_equal(a.test_index, b.test_index)
+    c = lmi(x, t, seed=4, epochs=30, patience=5)
+    assert not np.array_equal(a.test_index, c.test_index)
+    assert a.mi > 0.3
+
+
+def test_inputs_not_modified():
+    x, y, *_ = embedded_pair(600, 0.9, 10, 0.1, seed=5)
+    x0, y0 = x.copy(), y.copy()
+    lmi(x, y, seed=0, epochs=3)
+    assert np.array_equal(x, x0) and np.array_equal(y, y0)
+
+
+def test_bad_input():
+    rng = np.random.default_rng(6)
+    x = rng.standard_normal((100, 5))
+    with pytest.raises(ValueError, match="same number of samples"):
+        lmi(x, x[:90])
+    bad = x.copy()
+    bad[3, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        lmi(bad, x)
+    with pytest.raises(ValueError, match="more samples than k"):
+        lmi(x[:6], x[:6])
+    with pytest.raises(ValueError, match="test_fraction"):
+        lmi(x, x, test_fraction=1.0)
+    with pytest.raises(ValueError, match="latent_dim"):
+        lmi(x, x, latent_dim=0)
+    with pytest.raises(ValueError, match="device"):
+        lmi(x, x, device="tpu")
