@@ -4,9 +4,10 @@ This release provides the noise knob of the toolkit: exact, reproducible binomia
 UMI count matrices (:func:`thin`), nested depth series (:func:`thin_series`) and per-cell
 downsampling to a target depth (:func:`downsample_to`), on arrays, AnnData and dask arrays,
 and the same for .h5ad/.zarr stores streamed in chunks (:func:`thin_file`,
-:func:`thin_series_file`, :func:`downsample_file`; CLI: ``noisescale thin``). The scaling laws
-live in :mod:`noisescale.laws` (fits, collapse, comparisons, budget plans) and their figures in
-:mod:`noisescale.plot`.
+:func:`thin_series_file`, :func:`downsample_file`; CLI: ``noisescale thin``). The
+mutual-information estimators (KSG, Ross's discrete estimator, latent MI) live in
+:mod:`noisescale.mi`, the scaling laws in :mod:`noisescale.laws` (fits, collapse, comparisons,
+budget plans) and their figures in :mod:`noisescale.plot`.
 """
 
 from __future__ import annotations

@@ -45,8 +45,8 @@ def brute_count(points, radii):
 
 
 # ---------------------------------------------------------------- exactness of the kernels
-@pytest.mark.parametrize("n,dim", [(2, 1), (17, 1), (300, 2), (700, 5), (1500, 16), (900, 33)])
-@pytest.mark.parametrize("kind", ["normal", "integers", "near_float32", "offset"])
+@pytest.mark.parametrize("n,dim", [(2, 1), (17, 1), (300, 2), (700, 5), (1000, 16), (900, 33)])
+@pytest.mark.parametrize("kind", ["normal", "integers", "near_float32", "offset", "tiny"])
 def test_kernels_equal_brute_force(n, dim, kind):
     """k-th distances and strict counts equal brute force, also with many exactly tied
     distances (integer grids), differences below float32 resolution and large offsets
@@ -58,8 +58,10 @@ def test_kernels_equal_brute_force(n, dim, kind):
         pts = rng.integers(0, 4, size=(n, dim)).astype(np.float64)
     elif kind == "near_float32":
         pts = 1.0 + 1e-9 * rng.integers(0, 50, size=(n, dim))
-    else:
+    elif kind == "offset":
         pts = 1e6 + rng.standard_normal((n, dim))
+    else:  # below float32's normal range: the float32 scan loses relative precision
+        pts = 1e-40 * rng.integers(0, 20, size=(n, dim))
     for k in sorted({1, min(3, n - 1), n - 1}):
         assert np.array_equal(_core.kth_neighbor_distance(pts, k, 0), brute_kth(pts, k))
     radii = np.concatenate([brute_kth(pts, 1), [0.0]])[:n]
@@ -97,6 +99,16 @@ def test_kernels_simd_paths_agree(tmp_path):
                              cwd=tmp_path, env={**os.environ, **env}, check=True)
         outs.add(run.stdout)
     assert len(outs) == 1
+
+
+def test_kernel_rejects_coordinates_float32_cannot_hold():
+    pts = np.zeros((10, 2))
+    pts[4, 1] = 1e35
+    with pytest.raises(ValueError, match="at most 1e30 in magnitude.*point 4"):
+        _core.kth_neighbor_distance(pts, 2, 0)
+    pts[4, 1] = np.nan
+    with pytest.raises(ValueError, match="finite"):
+        _core.count_within(pts, np.ones(10), 0)
 
 
 def test_all_points_equal():
@@ -227,7 +239,8 @@ def test_bad_values_and_options():
     x = rng.standard_normal((50, 2))
     bad = x.copy()
     bad[7, 1] = np.nan
-    with pytest.raises(ValueError, match=r"x has 1 NaN or infinite value\(s\) \(first in sample 7\)"):
+    msg = r"x has 1 NaN or infinite value\(s\) \(first in sample 7\)"
+    with pytest.raises(ValueError, match=msg):
         ksg(bad, x)
     bad[7, 1] = np.inf
     with pytest.raises(ValueError, match="y has 1 NaN"):

@@ -26,7 +26,8 @@ def as_samples(name: str, a, n: int | None = None) -> np.ndarray:
     if arr.ndim == 1:
         arr = arr[:, None]
     if arr.ndim != 2:
-        raise ValueError(f"{name} must be a 1-D or 2-D array (samples x dims), got shape {arr.shape}")
+        raise ValueError(f"{name} must be a 1-D or 2-D array (samples x dims), got shape "
+                         f"{arr.shape}")
     if arr.shape[1] == 0:
         raise ValueError(f"{name} has no dimensions (shape {arr.shape})")
     if n is not None and arr.shape[0] != n:

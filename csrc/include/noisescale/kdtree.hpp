@@ -156,6 +156,8 @@ inline LeafScanFn leaf_scan() {
 
 class ChebyshevTree {
 public:
+    static constexpr double kMaxCoordinate = 1e30;  // float32 copies must stay finite
+
     // points: row-major (n, dim) float64; copied into tree order. leaf_size: points per leaf.
     ChebyshevTree(const double* points, int64_t n, int64_t dim, int64_t leaf_size = 128,
                   int64_t block_size = 256)
@@ -163,6 +165,12 @@ public:
           block_(std::max<int64_t>(block_size, leaf_)) {
         if (n < 1) throw std::invalid_argument("a neighbour tree needs at least one point");
         if (dim < 1) throw std::invalid_argument("points must have at least one coordinate");
+        for (int64_t i = 0; i < n * dim; ++i)
+            if (!(std::fabs(points[i]) <= kMaxCoordinate))
+                throw std::invalid_argument(
+                    "coordinates must be finite and at most 1e30 in magnitude (standardize "
+                    "the data first); found " + std::to_string(points[i]) + " in point " +
+                    std::to_string(i / dim));
         order_.resize(static_cast<size_t>(n));
         std::iota(order_.begin(), order_.end(), int64_t{0});
         nodes_.reserve(static_cast<size_t>(2 * (n / leaf_ + 1)));
@@ -193,9 +201,10 @@ public:
                 }
         }
         // A float32 distance is within 2^-22 * max|coordinate| of the float64 one (rounding of
-        // both coordinates and of the difference); leaf scans run in float32 and re-check in
-        // float64 only the points within twice that of a decision.
-        tol_ = std::ldexp(largest, -21);
+        // both coordinates and of the difference), plus a few subnormal steps for tiny values;
+        // leaf scans run in float32 and re-check in float64 only the points within twice that
+        // of a decision.
+        tol_ = std::ldexp(largest, -21) + 4.0 * std::numeric_limits<float>::denorm_min();
     }
 
     int64_t size() const { return n_; }
