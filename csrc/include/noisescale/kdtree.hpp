@@ -18,7 +18,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <cstdint>
 #include <limits>
 #include <numeric>
@@ -31,11 +30,8 @@
 #endif
 
 #include "noisescale/cpu_input.hpp"  // resolve_threads
+#include "noisescale/simd.hpp"
 
-#if (defined(__x86_64__) || defined(__i386__)) && (defined(__GNUC__) || defined(__clang__))
-#define NOISESCALE_KNN_X86 1
-#include <immintrin.h>
-#endif
 
 namespace noisescale {
 namespace knn {
@@ -72,7 +68,7 @@ inline void leaf_scan_scalar(const float* q, const float* block, int64_t s, int6
     }
 }
 
-#ifdef NOISESCALE_KNN_X86
+#ifdef NOISESCALE_X86_SIMD
 __attribute__((target("avx2"))) inline void leaf_scan_avx2(const float* q, const float* block,
                                                            int64_t s, int64_t dim, float lo,
                                                            float hi, uint32_t* below_lo,
@@ -136,19 +132,17 @@ inline float as_float_above(double v) {
                                       : f;
 }
 
-// The widest leaf scan this CPU runs; NOISESCALE_SIMD=scalar|avx2 caps it (read once).
+// The widest leaf scan this CPU runs; see best_isa().
 inline LeafScanFn leaf_scan() {
-#ifdef NOISESCALE_KNN_X86
-    static const LeafScanFn fn = [] {
-        __builtin_cpu_init();
-        const char* cap = std::getenv("NOISESCALE_SIMD");
-        const std::string limit = cap ? cap : "";
-        if (limit != "scalar" && limit != "avx2" && __builtin_cpu_supports("avx512f"))
+#ifdef NOISESCALE_X86_SIMD
+    switch (best_isa()) {
+        case Isa::avx512:
             return &leaf_scan_avx512;
-        if (limit != "scalar" && __builtin_cpu_supports("avx2")) return &leaf_scan_avx2;
-        return &leaf_scan_scalar;
-    }();
-    return fn;
+        case Isa::avx2:
+            return &leaf_scan_avx2;
+        default:
+            return &leaf_scan_scalar;
+    }
 #else
     return &leaf_scan_scalar;
 #endif
@@ -362,34 +356,20 @@ private:
         std::vector<Frame> stack;
     };
 
-    // Max-norm distance between the boxes of nodes a and b (0 when they overlap).
-    double box_gap(int64_t a, int64_t b) const {
+    // Max-norm distance between the boxes of nodes a and b: the smallest between any two of
+    // their points (0 when the boxes overlap), or with `farthest` the largest.
+    double box_distance(int64_t a, int64_t b, bool farthest) const {
         const double* alo = box_.data() + a * 2 * dim_;
         const double* ahi = alo + dim_;
         const double* blo = box_.data() + b * 2 * dim_;
         const double* bhi = blo + dim_;
-        double gap = 0.0;
+        double m = 0.0;
         for (int64_t d = 0; d < dim_; ++d) {
-            const double g1 = blo[d] - ahi[d], g2 = alo[d] - bhi[d];
-            const double g = g1 > g2 ? g1 : g2;
-            gap = gap > g ? gap : g;
+            const double t = farthest ? std::max(bhi[d] - alo[d], ahi[d] - blo[d])
+                                      : std::max(blo[d] - ahi[d], alo[d] - bhi[d]);
+            m = m > t ? m : t;
         }
-        return gap;
-    }
-
-    // Largest max-norm distance between a point of node a's box and one of node b's box.
-    double box_span(int64_t a, int64_t b) const {
-        const double* alo = box_.data() + a * 2 * dim_;
-        const double* ahi = alo + dim_;
-        const double* blo = box_.data() + b * 2 * dim_;
-        const double* bhi = blo + dim_;
-        double span = 0.0;
-        for (int64_t d = 0; d < dim_; ++d) {
-            const double s1 = bhi[d] - alo[d], s2 = ahi[d] - blo[d];
-            const double t = s1 > s2 ? s1 : s2;
-            span = span > t ? span : t;
-        }
-        return span;
+        return m;
     }
 
     // k-th neighbour distances of the points of query block `qv` (a node), all found in one
@@ -409,7 +389,8 @@ private:
             if (f.bound >= worst) continue;
             const Node& node = nodes_[static_cast<size_t>(f.node)];
             if (node.left >= 0) {
-                const double gl = box_gap(qv, node.left), gr = box_gap(qv, node.right);
+                const double gl = box_distance(qv, node.left, false);
+                const double gr = box_distance(qv, node.right, false);
                 if (gl <= gr) {  // visit the nearer child first: push it last
                     stack.push_back({node.right, gr});
                     stack.push_back({node.left, gl});
@@ -472,10 +453,10 @@ private:
         while (!stack.empty()) {
             const int64_t v = stack.back().node;
             stack.pop_back();
-            if (box_gap(qv, v) >= rmax) continue;
+            if (box_distance(qv, v, false) >= rmax) continue;
             const Node& node = nodes_[static_cast<size_t>(v)];
             const int64_t s = node.end - node.begin;
-            if (box_span(qv, v) < rmin) {  // the whole node is inside every query's ball
+            if (box_distance(qv, v, true) < rmin) {  // the whole node is inside every query's ball
                 for (int64_t i = 0; i < m; ++i) count[i] += s;
                 continue;
             }

@@ -5,16 +5,11 @@
 // gives the same bits as the scalar code.
 #pragma once
 #include <cstdint>
-#include <cstdlib>
-#include <string>
 
 #include "binomial.hpp"
 #include "philox.hpp"
 
-#if (defined(__x86_64__) || defined(_M_X64)) && (defined(__GNUC__) || defined(__clang__))
-#define NOISESCALE_X86_SIMD 1
-#include <immintrin.h>
-#endif
+#include "simd.hpp"
 
 namespace noisescale {
 
@@ -248,19 +243,18 @@ struct BatchImpl {
     const char* isa;  // "avx512", "avx2" or "scalar"
 };
 
-// The fastest implementation this CPU runs (all give the same bits). The environment variable
-// NOISESCALE_SIMD=scalar|avx2 caps the choice (read once), e.g. to check that claim.
+// The fastest implementation this CPU runs (all give the same bits); see best_isa().
 inline const BatchImpl& batch_impl() {
 #ifdef NOISESCALE_X86_SIMD
     static const BatchImpl impl = [] {
-        __builtin_cpu_init();
-        const char* cap = std::getenv("NOISESCALE_SIMD");
-        const std::string limit = cap ? cap : "";
-        if (limit != "scalar" && limit != "avx2" && __builtin_cpu_supports("avx512f"))
-            return BatchImpl{&philox_batch_avx512, &small_batch_avx512, "avx512"};
-        if (limit != "scalar" && __builtin_cpu_supports("avx2"))
-            return BatchImpl{&philox_batch_avx2, &small_batch_scalar, "avx2"};
-        return BatchImpl{&philox_batch_scalar, &small_batch_scalar, "scalar"};
+        switch (best_isa()) {
+            case Isa::avx512:
+                return BatchImpl{&philox_batch_avx512, &small_batch_avx512, "avx512"};
+            case Isa::avx2:
+                return BatchImpl{&philox_batch_avx2, &small_batch_scalar, "avx2"};
+            default:
+                return BatchImpl{&philox_batch_scalar, &small_batch_scalar, "scalar"};
+        }
     }();
 #else
     static const BatchImpl impl{&philox_batch_scalar, &small_batch_scalar, "scalar"};
