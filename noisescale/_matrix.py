@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
@@ -95,3 +96,26 @@ def kind_of(X) -> str:
         "counts must be a numpy array, a scipy CSR/CSC matrix or an AnnData, "
         f"got {type(X).__name__}"
     )
+
+
+def is_anndata(obj) -> bool:
+    """Whether obj is an AnnData (without importing anndata if it was never imported)."""
+    ad = sys.modules.get("anndata")
+    return ad is not None and isinstance(obj, ad.AnnData)
+
+
+def source_matrix(adata, layer: str | None):
+    """The counts of an in-memory AnnData: X, or the named layer (clear errors otherwise)."""
+    if adata.isbacked:
+        raise ValueError(
+            "this AnnData is backed on disk; thin its file chunk by chunk with "
+            "noisescale.thin_file(path, out, q), or load it with adata.to_memory() first"
+        )
+    if layer is None:
+        if adata.X is None:
+            raise ValueError("adata.X is empty; pass layer= to name the counts layer")
+        return adata.X
+    if layer not in adata.layers:
+        have = ", ".join(map(repr, adata.layers.keys())) or "none"
+        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {have})")
+    return adata.layers[layer]

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 import numbers
-import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
@@ -24,7 +23,7 @@ import numpy as np
 from . import _core
 from ._config import resolve_device, resolve_threads
 from ._dask import is_dask, map_row_blocks
-from ._matrix import as_compressed, as_dense, kind_of
+from ._matrix import as_compressed, as_dense, is_anndata, kind_of, source_matrix
 
 _MAX_SEED = 2**64
 
@@ -149,27 +148,6 @@ def _downsample_matrix(X, targets: Any, seed: int, keep_zeros: bool, row_offset:
 # AnnData plumbing
 
 
-def _is_anndata(obj: Any) -> bool:
-    ad = sys.modules.get("anndata")
-    return ad is not None and isinstance(obj, ad.AnnData)
-
-
-def _source_matrix(adata, layer: str | None):
-    if adata.isbacked:
-        raise ValueError(
-            "this AnnData is backed on disk; thin its file chunk by chunk with "
-            "noisescale.thin_file(path, out, q), or load it with adata.to_memory() first"
-        )
-    if layer is None:
-        if adata.X is None:
-            raise ValueError("adata.X is empty; pass layer= to name the counts layer")
-        return adata.X
-    if layer not in adata.layers:
-        have = ", ".join(map(repr, adata.layers.keys())) or "none"
-        raise KeyError(f"layer {layer!r} not found in adata.layers (available: {have})")
-    return adata.layers[layer]
-
-
 def _store(adata, matrix, key: str | None) -> None:
     if key is None:
         adata.X = matrix
@@ -180,13 +158,13 @@ def _store(adata, matrix, key: str | None) -> None:
 def _dispatch(data, compute: Callable[[Any], list], *, layer: str | None,
               keys: list[str | None], copy: bool) -> list | None:
     """Run `compute` on a matrix or an AnnData's layer and place the results scanpy-style."""
-    if not _is_anndata(data):
+    if not is_anndata(data):
         if layer is not None or any(k is not None for k in keys):
             raise ValueError("layer= and key_added= apply to AnnData input only")
         return compute(data)
     if not copy and data.is_view:
         raise ValueError("adata is a view; pass copy=True or call adata.copy() first")
-    results = compute(_source_matrix(data, layer))
+    results = compute(source_matrix(data, layer))
     targets = [k if k is not None else layer for k in keys]
     if copy:
         outs = []
@@ -279,7 +257,7 @@ def thin_series(
     """
     qs = _check_fractions(fractions)
     if key_added is None:
-        if _is_anndata(data) and not copy:
+        if is_anndata(data) and not copy:
             raise ValueError(
                 "thin_series with copy=False needs key_added: one layer name per fraction")
         keys: list[str | None] = [None] * len(qs)

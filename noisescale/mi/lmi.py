@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._torch import resolve_device, seeded, split_indices
+from .._torch import train as train_loop
 from ._samples import as_samples, check_k, check_seed
 from .ksg import ksg
 
@@ -52,58 +54,42 @@ def _widths(dim: int, hidden: int | None) -> tuple[int, int]:
     return h, max(h // 2, 16)
 
 
-class _PairedAutoencoder:
-    """Two autoencoders plus cross-predictors, as plain torch modules."""
+def _paired_autoencoder(dx: int, dy: int, latent_dim: int, hidden: int | None):
+    """Two autoencoders plus cross-predictors (a torch ModuleDict)."""
+    from torch import nn
 
-    def __init__(self, dx: int, dy: int, latent_dim: int, hidden: int | None):
-        from torch import nn
-
-        hx, hx2 = _widths(dx, hidden)
-        hy, hy2 = _widths(dy, hidden)
-        self.modules = nn.ModuleDict({
-            "enc_x": _mlp([dx, hx, hx2, latent_dim]),
-            "dec_x": _mlp([latent_dim, hx2, hx, dx]),
-            "enc_y": _mlp([dy, hy, hy2, latent_dim]),
-            "dec_y": _mlp([latent_dim, hy2, hy, dy]),
-            "x_to_y": _mlp([latent_dim, hy2, hy, dy]),
-            "y_to_x": _mlp([latent_dim, hx2, hx, dx]),
-        })
-
-    def loss(self, x, y, cross_weight: float):
-        from torch.nn.functional import mse_loss
-
-        m = self.modules
-        zx, zy = m["enc_x"](x), m["enc_y"](y)
-        own = mse_loss(m["dec_x"](zx), x) + mse_loss(m["dec_y"](zy), y)
-        cross = mse_loss(m["x_to_y"](zx), y) + mse_loss(m["y_to_x"](zy), x)
-        return own + cross_weight * cross
+    hx, hx2 = _widths(dx, hidden)
+    hy, hy2 = _widths(dy, hidden)
+    return nn.ModuleDict({
+        "enc_x": _mlp([dx, hx, hx2, latent_dim]),
+        "dec_x": _mlp([latent_dim, hx2, hx, dx]),
+        "enc_y": _mlp([dy, hy, hy2, latent_dim]),
+        "dec_y": _mlp([latent_dim, hy2, hy, dy]),
+        "x_to_y": _mlp([latent_dim, hy2, hy, dy]),
+        "y_to_x": _mlp([latent_dim, hx2, hx, dx]),
+    })
 
 
-def _resolve_torch_device(device: str):
-    import torch
+def _pair_loss(net, x, y, cross_weight: float):
+    from torch.nn.functional import mse_loss
 
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but torch sees no CUDA device")
-    if device not in ("cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    return torch.device(device)
+    zx, zy = net["enc_x"](x), net["enc_y"](y)
+    own = mse_loss(net["dec_x"](zx), x) + mse_loss(net["dec_y"](zy), y)
+    cross = mse_loss(net["x_to_y"](zx), y) + mse_loss(net["y_to_x"](zy), x)
+    return own + cross_weight * cross
 
 
 def _split(n: int, test_fraction: float, validation_fraction: float, seed: int):
     for name, f in (("test_fraction", test_fraction), ("validation_fraction", validation_fraction)):
         if not 0 < f < 1:
             raise ValueError(f"{name} must be in (0, 1), got {f!r}")
-    perm = np.random.Generator(np.random.Philox(key=np.array([seed, 2], dtype=np.uint64)))
-    order = perm.permutation(n)
-    n_test = int(round(n * test_fraction))
-    n_val = int(round((n - n_test) * validation_fraction))
-    test, val, train = order[:n_test], order[n_test:n_test + n_val], order[n_test + n_val:]
+    rest, test = split_indices(n, test_fraction, seed, stream=2)
+    keep, held = split_indices(rest.size, validation_fraction, seed, stream=3)
+    train, val = rest[keep], rest[held]
     if min(train.size, val.size) < 1:
         raise ValueError(f"{n} samples are too few to split into training, validation and "
                          f"held-out sets")
-    return np.sort(train), np.sort(val), np.sort(test)
+    return train, val, test
 
 
 def _scaled(a: np.ndarray, clip: float) -> np.ndarray:
@@ -151,72 +137,37 @@ def lmi(
             raise ValueError(f"{name} must be a positive integer, got {v!r}")
     train, val, test = _split(n, test_fraction, validation_fraction, seed)
     check_k(k, test.size)
-    dev = _resolve_torch_device(device)
+    dev = resolve_device(device)
     t0 = time.perf_counter()
     tx = torch.from_numpy(_scaled(xs, clip)).to(dev)
     ty = torch.from_numpy(_scaled(ys, clip)).to(dev)
+    train_idx = torch.from_numpy(train).to(dev)
+    val_idx = torch.from_numpy(val).to(dev)
 
-    with torch.random.fork_rng(devices=[dev] if dev.type == "cuda" else []):
-        torch.manual_seed(seed)
-        net = _PairedAutoencoder(xs.shape[1], ys.shape[1], latent_dim, hidden)
-        net.modules.to(dev)
-        opt = torch.optim.Adam(net.modules.parameters(), lr=lr)
+    with seeded(seed, dev):
+        net = _paired_autoencoder(xs.shape[1], ys.shape[1], latent_dim, hidden).to(dev)
+        opt = torch.optim.Adam(net.parameters(), lr=lr)
         shuffle = torch.Generator().manual_seed(seed)
-        history = _train(net, opt, tx, ty, train, val, epochs=epochs, patience=patience,
-                         batch_size=batch_size, cross_weight=cross_weight, shuffle=shuffle,
-                         progress=progress)
-        net.modules.eval()
+
+        def batches(epoch):
+            order = train_idx[torch.randperm(train_idx.numel(), generator=shuffle).to(dev)]
+            return (order[i:i + batch_size] for i in range(0, order.numel(), batch_size))
+
+        def validate(epoch):
+            total = 0.0
+            for i in range(0, val_idx.numel(), 8192):
+                b = val_idx[i:i + 8192]
+                total += float(_pair_loss(net, tx[b], ty[b], cross_weight)) * b.numel()
+            return total / val_idx.numel()
+
+        history = train_loop(net, opt, batches=batches,
+                             loss=lambda b, epoch: _pair_loss(net, tx[b], ty[b], cross_weight),
+                             validate=validate, epochs=epochs, patience=patience,
+                             progress=progress, desc="LMI")
         with torch.no_grad():
             idx = torch.from_numpy(test).to(dev)
-            zx = net.modules["enc_x"](tx[idx]).double().cpu().numpy()
-            zy = net.modules["enc_y"](ty[idx]).double().cpu().numpy()
+            zx = net["enc_x"](tx[idx]).double().cpu().numpy()
+            zy = net["enc_y"](ty[idx]).double().cpu().numpy()
     values = ksg(zx, zy, k, pointwise=True, seed=seed)
     return LMIResult(mi=float(np.mean(values)), pointwise=values, test_index=test, zx=zx, zy=zy,
                      history=history, seconds=time.perf_counter() - t0)
-
-
-def _train(net, opt, tx, ty, train, val, *, epochs, patience, batch_size, cross_weight,
-           shuffle, progress) -> dict:
-    import torch
-    from tqdm.auto import tqdm
-
-    dev = tx.device
-    train_idx = torch.from_numpy(train).to(dev)
-    val_idx = torch.from_numpy(val).to(dev)
-    best, best_state, best_epoch, waited = np.inf, None, -1, 0
-    history: dict = {"train_loss": [], "val_loss": []}
-    bar = tqdm(range(epochs), desc="LMI", unit="epoch", disable=not progress, leave=False)
-    for epoch in bar:
-        net.modules.train()
-        order = train_idx[torch.randperm(train_idx.numel(), generator=shuffle).to(dev)]
-        total = 0.0
-        for start in range(0, order.numel(), batch_size):
-            b = order[start:start + batch_size]
-            loss = net.loss(tx[b], ty[b], cross_weight)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            total += float(loss.detach()) * b.numel()
-        net.modules.eval()
-        with torch.no_grad():
-            val_loss = 0.0
-            for start in range(0, val_idx.numel(), 8192):
-                b = val_idx[start:start + 8192]
-                val_loss += float(net.loss(tx[b], ty[b], cross_weight)) * b.numel()
-            val_loss /= val_idx.numel()
-        history["train_loss"].append(total / order.numel())
-        history["val_loss"].append(val_loss)
-        bar.set_postfix(val_loss=f"{val_loss:.4f}")
-        if val_loss < best:
-            best, best_epoch, waited = val_loss, epoch, 0
-            best_state = {key: t.detach().clone() for key, t in net.modules.state_dict().items()}
-        else:
-            waited += 1
-            if waited >= patience:
-                break
-    bar.close()
-    if best_state is not None:
-        net.modules.load_state_dict(best_state)
-    history["best_epoch"] = best_epoch
-    history["epochs_run"] = len(history["val_loss"])
-    return history

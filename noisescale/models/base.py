@@ -1,0 +1,183 @@
+"""The interface every representation model follows, and the checks of its input counts."""
+
+from __future__ import annotations
+
+import numbers
+import os
+from abc import ABC, abstractmethod
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from .._matrix import is_anndata, source_matrix
+
+
+class CountsInput:
+    """Raw UMI counts of some cells as float32 CSR, with the gene names when known."""
+
+    def __init__(self, counts, layer: str | None = None):
+        genes = None
+        if is_anndata(counts):
+            genes = np.asarray(counts.var_names.astype(str))
+            counts = source_matrix(counts, layer)
+        elif layer is not None:
+            raise TypeError("layer= is only meaningful with an AnnData input")
+        if hasattr(counts, "compute") and not sp.issparse(counts):  # dask: models need memory
+            counts = counts.compute()
+        if sp.issparse(counts):
+            X = sp.csr_matrix(counts, dtype=np.float32)  # a copy: the input is never touched
+        else:
+            arr = np.asarray(counts)
+            if arr.ndim != 2:
+                raise ValueError(f"counts must be a 2-D cells x genes matrix, got shape "
+                                 f"{arr.shape}")
+            if not np.issubdtype(arr.dtype, np.number) or np.issubdtype(arr.dtype,
+                                                                        np.complexfloating):
+                raise TypeError(f"counts must be numeric, got dtype {arr.dtype}")
+            X = sp.csr_matrix(arr.astype(np.float32))
+        X.sum_duplicates()
+        data = X.data
+        if data.size and not np.isfinite(data).all():
+            raise ValueError("counts contain NaN or infinite values")
+        if data.size and data.min() < 0:
+            row = int(np.searchsorted(X.indptr, np.flatnonzero(data < 0)[0], side="right") - 1)
+            raise ValueError(f"counts must be non-negative (first negative value in cell {row})")
+        if data.size and not np.array_equal(data, np.round(data)):
+            row = int(np.searchsorted(X.indptr, np.flatnonzero(data != np.round(data))[0],
+                                      side="right") - 1)
+            raise ValueError(f"counts must be whole numbers (raw UMI counts, not normalized "
+                             f"values): cell {row} has a fractional value")
+        self.X = X
+        self.genes = genes
+
+    @property
+    def n_cells(self) -> int:
+        return self.X.shape[0]
+
+    @property
+    def n_genes(self) -> int:
+        return self.X.shape[1]
+
+
+def check_int(name: str, value, minimum: int = 1) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
+
+
+class RepresentationModel(ABC):
+    """Fit on training cells' raw counts, embed any cells with the same genes.
+
+    Subclasses own their preprocessing: what is estimated from data (gene selection, means,
+    weights) is estimated in :meth:`fit` on the training cells only and applied unchanged in
+    :meth:`embed`.
+    """
+
+    name: ClassVar[str]
+
+    def __init__(self) -> None:
+        self.genes_: np.ndarray | None = None  # names of the genes fitted on (None for arrays)
+        self.n_genes_: int | None = None
+        self.history: dict[str, Any] = {}  # per-epoch losses etc. of the last fit
+        self.seed: int | None = None
+
+    # -- public API -----------------------------------------------------------------------
+    def fit(self, counts, *, seed: int = 0, layer: str | None = None) -> RepresentationModel:
+        """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``)."""
+        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
+            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        data = CountsInput(counts, layer)
+        if data.n_cells < 2:
+            raise ValueError(f"need at least 2 cells to fit, got {data.n_cells}")
+        self.seed = int(seed)
+        self.genes_, self.n_genes_ = data.genes, data.n_genes
+        self.history = {}
+        self._fit(data.X, self.seed)
+        return self
+
+    def embed(self, counts, *, layer: str | None = None) -> np.ndarray:
+        """(n_cells, n_dims) float32 embedding of raw counts with the fitted genes."""
+        if self.n_genes_ is None:
+            raise RuntimeError(f"this {type(self).__name__} is not fitted: call fit() first")
+        data = CountsInput(counts, layer)
+        self._check_genes(data)
+        return np.ascontiguousarray(self._embed(data.X), dtype=np.float32)
+
+    def fit_embed(self, counts, *, seed: int = 0, layer: str | None = None) -> np.ndarray:
+        return self.fit(counts, seed=seed, layer=layer).embed(counts, layer=layer)
+
+    @property
+    @abstractmethod
+    def n_dims(self) -> int:
+        """Dimensions of the embedding."""
+
+    def save(self, path: str | os.PathLike) -> None:
+        """Write the fitted model to one file (atomically); :func:`load` reads it back."""
+        import torch
+
+        if self.n_genes_ is None:
+            raise RuntimeError("only a fitted model can be saved")
+        path = Path(path)
+        state = {
+            "noisescale_model": self.name,
+            "params": self.params(),
+            "genes": None if self.genes_ is None else [str(g) for g in self.genes_],
+            "n_genes": self.n_genes_,
+            "seed": self.seed,
+            "history": _plain(self.history),
+            "state": self._state(),
+        }
+        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        try:
+            torch.save(state, tmp)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+    # -- for subclasses ---------------------------------------------------------------------
+    @abstractmethod
+    def params(self) -> dict[str, Any]:
+        """Constructor arguments (plain values) that recreate this model unfitted."""
+
+    @abstractmethod
+    def _fit(self, X: sp.csr_matrix, seed: int) -> None: ...
+
+    @abstractmethod
+    def _embed(self, X: sp.csr_matrix) -> np.ndarray: ...
+
+    @abstractmethod
+    def _state(self) -> dict[str, Any]:
+        """Fitted state: tensors and plain values only."""
+
+    @abstractmethod
+    def _load_state(self, state: dict[str, Any]) -> None: ...
+
+    def _check_genes(self, data: CountsInput) -> None:
+        if data.n_genes != self.n_genes_:
+            raise ValueError(f"the model was fitted on {self.n_genes_} genes but these counts "
+                             f"have {data.n_genes}")
+        if self.genes_ is not None and data.genes is not None:
+            diff = np.flatnonzero(self.genes_ != data.genes)
+            if diff.size:
+                i = int(diff[0])
+                raise ValueError(f"gene names differ from the fitted ones at {diff.size} "
+                                 f"position(s), first at {i}: {data.genes[i]!r} instead of "
+                                 f"{self.genes_[i]!r} (reorder with adata[:, genes])")
+
+    def __repr__(self) -> str:
+        args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
+        fitted = "" if self.n_genes_ is None else f", fitted on {self.n_genes_} genes"
+        return f"{type(self).__name__}({args}){fitted}"
+
+
+def _plain(obj):
+    """History values as plain Python (lists of floats), safe for torch.load(weights_only)."""
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple, np.ndarray)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, (np.floating, np.integer)):
+        return obj.item()
+    return obj

@@ -1,0 +1,54 @@
+"""Preprocessing fitted on training cells with scanpy: highly variable genes, log-normalization.
+
+Gene selection is scanpy's ``highly_variable_genes(flavor="seurat_v3")`` on the raw counts of
+the training cells (the variance-stabilized ranking of Stuart et al. 2019, which needs counts,
+not log data). Every cell, at fit and at embed time, is then scaled to 10,000 counts over all
+genes (``normalize_total``) and ``log1p``-transformed, and the selected genes are kept.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import scipy.sparse as sp
+
+DEFAULT_N_GENES = 2000
+
+
+def select_hvg(X: sp.csr_matrix, n_top_genes: int) -> np.ndarray:
+    """Sorted column indices of the ``n_top_genes`` most variable genes (all if fewer)."""
+    import anndata as ad
+    import scanpy as sc
+
+    n_genes = X.shape[1]
+    expressed = np.flatnonzero(np.asarray(X.getnnz(axis=0)) > 0)
+    if expressed.size <= n_top_genes:
+        return expressed.astype(np.int64)
+    adata = ad.AnnData(X[:, expressed])
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # scanpy's notes on flavors and copies
+            hvg = sc.pp.highly_variable_genes(adata, flavor="seurat_v3",
+                                              n_top_genes=n_top_genes, inplace=False)
+    except (ValueError, RuntimeError) as err:  # skmisc's loess fails on too few cells
+        raise ValueError(f"could not rank highly variable genes (seurat_v3) on {X.shape[0]} "
+                         f"cells: {err}; use more cells, or n_top_genes >= {expressed.size} "
+                         f"to keep every expressed gene") from err
+    mask = np.asarray(hvg["highly_variable"], dtype=bool)
+    chosen = np.sort(expressed[mask]).astype(np.int64)
+    assert chosen.size == n_top_genes and chosen.max() < n_genes
+    return chosen
+
+
+def log_normalize(X: sp.csr_matrix, genes: np.ndarray) -> sp.csr_matrix:
+    """normalize_total(target_sum=1e4) over all genes, log1p, then the columns ``genes``."""
+    import anndata as ad
+    import scanpy as sc
+
+    adata = ad.AnnData(X.astype(np.float32))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # cells with zero counts stay zero
+        sc.pp.normalize_total(adata, target_sum=1e4)
+    sc.pp.log1p(adata)
+    return sp.csr_matrix(adata.X[:, genes], dtype=np.float32)

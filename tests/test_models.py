@@ -1,0 +1,195 @@
+"""Representation models: shapes, determinism, save/load, real learning, likelihoods, errors."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+from scipy import stats
+
+torch = pytest.importorskip("torch")
+
+from noisescale import models  # noqa: E402
+from noisescale.models.transformer import CLS, N_SPECIAL, PAD, rank_tokens  # noqa: E402
+from noisescale.models.vae import log_nb, log_zinb  # noqa: E402
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+PAUL = DATA / "paul2015_tradeseq.h5ad"
+
+# Small, fast settings: the tests check behaviour, not quality (except the paul2015 test).
+FAST = {
+    "pca": {"n_dims": 8, "n_top_genes": 300},
+    "random_projection": {"n_dims": 8, "n_top_genes": 300},
+    "vae": {"n_dims": 6, "n_top_genes": 300, "epochs": 8, "n_hidden": 32},
+    "transformer": {"n_top_genes": 300, "max_len": 24, "width": 16, "n_heads": 2, "epochs": 2},
+}
+
+
+def synthetic_counts(n_cells=600, n_genes=400, n_types=4, seed=0):
+    """Negative-binomial UMI counts from cell types with distinct expression programs."""
+    rng = np.random.default_rng(seed)
+    base = rng.lognormal(-1.0, 1.5, size=n_genes)
+    programs = base * rng.lognormal(0.0, 1.0, size=(n_types, n_genes))
+    types = rng.integers(0, n_types, size=n_cells)
+    depth = rng.lognormal(np.log(1500), 0.3, size=n_cells)
+    p = programs[types] / programs[types].sum(axis=1, keepdims=True)
+    mean = depth[:, None] * p
+    counts = rng.negative_binomial(5, 5 / (5 + mean))
+    return sp.csr_matrix(counts.astype(np.float32)), types
+
+
+@pytest.fixture(scope="module")
+def data():
+    return synthetic_counts()
+
+
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_fit_embed_shapes_determinism_and_save_load(name, data, tmp_path):
+    X, _ = data
+    X0 = X.copy()
+    train, test = X[:450], X[450:]
+    m = models.get(name, **FAST[name]).fit(train, seed=3)
+    emb = m.embed(test)
+    assert emb.shape == (150, m.n_dims) and emb.dtype == np.float32
+    assert np.isfinite(emb).all() and emb.std() > 0
+    again = models.get(name, **FAST[name]).fit(train, seed=3).embed(test)
+    assert np.array_equal(emb, again)  # same seed, same CPU: the same bits
+    m.save(tmp_path / "model.pt")
+    loaded = models.load(tmp_path / "model.pt")
+    assert type(loaded) is type(m) and loaded.params() == m.params()
+    assert np.array_equal(loaded.embed(test), emb)
+    assert (X != X0).nnz == 0  # the input is untouched
+
+
+def test_zero_inflated_vae(data):
+    X, _ = data
+    m = models.get("vae", **FAST["vae"], likelihood="zinb").fit(X[:400], seed=0)
+    assert np.isfinite(m.embed(X[400:])).all()
+    assert np.isfinite(m.validation_elbo(X[400:]))
+    hist = m.history
+    assert hist["val_loss"][hist["best_epoch"]] < hist["val_loss"][0]
+
+
+def test_seed_changes_learned_models(data):
+    X, _ = data
+    a = models.get("vae", **FAST["vae"]).fit(X, seed=0).embed(X[:50])
+    b = models.get("vae", **FAST["vae"]).fit(X, seed=1).embed(X[:50])
+    assert not np.array_equal(a, b)
+
+
+def test_anndata_layer_and_gene_names(data):
+    ad = pytest.importorskip("anndata")
+    X, _ = data
+    adata = ad.AnnData(sp.csr_matrix(X.shape, dtype=np.float32))
+    adata.layers["counts"] = X
+    adata.var_names = [f"g{i}" for i in range(X.shape[1])]
+    m = models.get("pca", **FAST["pca"]).fit(adata, layer="counts")
+    np.testing.assert_array_equal(m.embed(adata, layer="counts"), m.embed(X))
+    swapped = adata[:, list(adata.var_names[1:]) + [adata.var_names[0]]].copy()
+    with pytest.raises(ValueError, match="gene names differ .* first at 0: 'g1' instead of 'g0'"):
+        m.embed(swapped, layer="counts")
+    with pytest.raises(ValueError, match="fitted on 400 genes but these counts have 399"):
+        m.embed(X[:, :399])
+    with pytest.raises(KeyError, match="layer 'raw' not found"):
+        m.embed(adata, layer="raw")
+
+
+def test_registry():
+    assert models.available() == ["pca", "random_projection", "transformer", "vae"]
+    assert isinstance(models.get("vae", n_dims=10), models.VAE)
+    with pytest.raises(ValueError, match="unknown model 'umap'; available: pca"):
+        models.get("umap")
+    with pytest.raises(TypeError, match="bad parameters for model 'pca'"):
+        models.get("pca", depth=3)
+
+
+def test_bad_counts(data):
+    X, _ = data
+    m = models.get("pca", **FAST["pca"])
+    neg = X.copy()
+    neg.data[neg.indptr[7]] = -1
+    with pytest.raises(ValueError, match="non-negative .*cell 7"):
+        m.fit(neg)
+    frac = X.copy()
+    frac.data[frac.indptr[5]] = 0.5
+    with pytest.raises(ValueError, match="whole numbers .*cell 5"):
+        m.fit(frac)
+    with pytest.raises(ValueError, match="NaN"):
+        m.fit(np.full((5, 5), np.nan))
+    with pytest.raises(ValueError, match="PCA with 8 dims needs more than 8"):
+        m.fit(X[:6])
+    with pytest.raises(RuntimeError, match="not fitted"):
+        models.get("vae").embed(X)
+    with pytest.raises(ValueError, match="likelihood"):
+        models.get("vae", likelihood="poisson")
+    with pytest.raises(ValueError, match="seed"):
+        m.fit(X, seed=-1)
+    bad = Path("/nonexistent-dir") / "m.pt"
+    with pytest.raises(RuntimeError, match="fitted"):
+        models.get("pca").save(bad)
+
+
+def test_nb_and_zinb_log_likelihoods_are_exact():
+    x = torch.tensor([0.0, 1.0, 3.0, 10.0, 57.0], dtype=torch.float64)
+    mu = torch.tensor([0.3, 2.0, 3.0, 8.5, 40.0], dtype=torch.float64)
+    theta = torch.tensor([0.5, 1.0, 4.0, 20.0, 2.0], dtype=torch.float64)
+    p = (theta / (theta + mu)).numpy()
+    ref = stats.nbinom.logpmf(x.numpy(), theta.numpy(), p)
+    np.testing.assert_allclose(log_nb(x, mu, theta, eps=0.0).numpy(), ref, rtol=1e-12)
+    logits = torch.tensor([-2.0, 0.0, 1.0, 3.0, -1.0], dtype=torch.float64)
+    pi = torch.sigmoid(logits).numpy()
+    zinb_ref = np.where(x.numpy() == 0, np.log(pi + (1 - pi) * np.exp(ref)),
+                        np.log(1 - pi) + ref)
+    np.testing.assert_allclose(log_zinb(x, mu, theta, logits, eps=0.0).numpy(), zinb_ref,
+                               rtol=1e-12)
+
+
+def test_rank_tokens():
+    X = sp.csr_matrix(np.array([[0, 5, 1, 5], [0, 0, 0, 0], [2, 0, 0, 8]], dtype=np.float32))
+    medians = np.array([1.0, 1.0, 0.5, 4.0])
+    tok = rank_tokens(X, medians, max_len=4)
+    g = N_SPECIAL
+    # cell 0: values 5, 2 (1 / 0.5), 1.25 (5 / 4) -> genes 1, 2, 3
+    assert tok[0].tolist() == [CLS, g + 1, g + 2, g + 3]
+    assert tok[1].tolist() == [CLS, PAD, PAD, PAD]
+    assert tok[2].tolist() == [CLS, g + 0, g + 3, PAD]  # 2 vs 8 / 4 = 2: tie -> lower gene
+
+
+def test_epoch_budget_scales_inversely_with_cells():
+    vae = models.get("vae")
+    assert vae.epoch_budget(1_000) == 400 and vae.epoch_budget(100_000) == 80
+    assert vae.epoch_budget(10_000_000) == 20
+    assert models.get("vae", epochs=7).epoch_budget(10) == 7
+
+
+def knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=15):
+    import faiss
+
+    index = faiss.IndexFlatL2(train_emb.shape[1])
+    index.add(np.ascontiguousarray(train_emb, dtype=np.float32))
+    _, nn = index.search(np.ascontiguousarray(test_emb, dtype=np.float32), k)
+    votes = train_labels[nn]
+    pred = np.array([np.bincount(v).argmax() for v in votes])
+    return float((pred == test_labels).mean())
+
+
+@pytest.mark.skipif(not PAUL.exists(), reason="shared dataset paul2015 not present")
+def test_learning_is_real_on_paul2015():
+    """Held-out k-NN (k = 15) cell-type accuracy: PCA and the VAE beat random projection."""
+    ad = pytest.importorskip("anndata")
+    adata = ad.read_h5ad(PAUL)
+    labels = np.unique(adata.obs["celltype"].to_numpy(), return_inverse=True)[1]
+    order = np.random.default_rng(0).permutation(adata.n_obs)
+    tr, te = np.sort(order[:1900]), np.sort(order[1900:])
+    acc = {}
+    for name, params in [("random_projection", {}), ("pca", {}), ("vae", {"epochs": 80})]:
+        m = models.get(name, **params).fit(adata[tr], seed=0)
+        acc[name] = knn_accuracy(m.embed(adata[tr]), labels[tr], m.embed(adata[te]), labels[te])
+        if name == "vae":
+            hist = m.history
+            assert hist["val_loss"][hist["best_epoch"]] < 0.9 * hist["val_loss"][0]
+    # measured: random projection 0.52, PCA 0.86, VAE 0.83 (760 held-out cells, 7 types)
+    assert acc["pca"] > acc["random_projection"] + 0.2
+    assert acc["vae"] > acc["random_projection"] + 0.2
