@@ -63,8 +63,9 @@ def train(
     After each epoch ``validate(epoch)`` gives the validation loss; the weights of the best one
     are restored at the end. Training stops early when it has not improved for ``patience``
     epochs (counted from epoch ``patience_from`` on, e.g. after a KL warm-up) or when
-    ``max_seconds`` have passed. Returns the history: train_loss and val_loss per epoch,
-    best_epoch, epochs_run, stopped ("patience", "time" or "epochs"), seconds.
+    ``max_seconds`` have passed (checked after every batch). Returns the history: train_loss
+    and val_loss per epoch, best_epoch, epochs_run, stopped ("patience", "time" or "epochs"),
+    seconds.
     """
     import torch
     from tqdm.auto import tqdm
@@ -73,6 +74,7 @@ def train(
     history: dict = {"train_loss": [], "val_loss": []}
     best, best_state, best_epoch, waited, stopped = np.inf, None, -1, 0, "epochs"
     bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    out_of_time = False
     for epoch in bar:
         module.train()
         total, count = 0.0, 0
@@ -83,6 +85,9 @@ def train(
             optimizer.step()
             total += float(value.detach())
             count += 1
+            if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+                out_of_time = True  # stop mid-epoch; the partial epoch is still validated
+                break
         module.eval()
         with torch.no_grad():
             val = float(validate(epoch))
@@ -97,7 +102,7 @@ def train(
             if waited >= patience:
                 stopped = "patience"
                 break
-        if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
+        if out_of_time:
             stopped = "time"
             break
     bar.close()

@@ -193,3 +193,11 @@ def test_learning_is_real_on_paul2015():
     # measured: random projection 0.52, PCA 0.86, VAE 0.83 (760 held-out cells, 7 types)
     assert acc["pca"] > acc["random_projection"] + 0.2
     assert acc["vae"] > acc["random_projection"] + 0.2
+
+
+def test_wall_time_cap_stops_mid_epoch(data):
+    X, _ = data
+    m = models.get("transformer", **{**FAST["transformer"], "epochs": 50, "batch_size": 8},
+                   max_seconds=0.0).fit(X, seed=0)  # stops after the first batch
+    assert m.history["stopped"] == "time" and m.history["epochs_run"] == 1
+    assert np.isfinite(m.embed(X[:20])).all()
