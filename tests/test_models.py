@@ -201,3 +201,16 @@ def test_wall_time_cap_stops_mid_epoch(data):
                    max_seconds=0.0).fit(X, seed=0)  # stops after the first batch
     assert m.history["stopped"] == "time" and m.history["epochs_run"] == 1
     assert np.isfinite(m.embed(X[:20])).all()
+
+
+@pytest.mark.skipif(not PAUL.exists(), reason="shared dataset paul2015 not present")
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_every_model_on_real_counts(name):
+    """Each model fits and embeds real UMI counts (a slice of paul2015), deterministically."""
+    ad = pytest.importorskip("anndata")
+    adata = ad.read_h5ad(PAUL)[:700].copy()
+    train, test = adata[:500], adata[500:]
+    a = models.get(name, **FAST[name]).fit(train, seed=1).embed(test)
+    b = models.get(name, **FAST[name]).fit(train, seed=1).embed(test)
+    assert a.shape == (200, models.get(name, **FAST[name]).n_dims)
+    assert np.isfinite(a).all() and np.array_equal(a, b)

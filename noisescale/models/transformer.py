@@ -21,8 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._torch import resolve_device, seeded, split_indices, train
-from .base import RepresentationModel, check_int
+from .base import check_int
 from .preprocess import DEFAULT_N_GENES, select_hvg
+from .trained import TrainedModel
 
 PAD, MASK, CLS, N_SPECIAL = 0, 1, 2, 3
 
@@ -84,10 +85,13 @@ def _network(vocab: int, max_len: int, width: int, n_layers: int, n_heads: int, 
     return RankTransformer()
 
 
-class Transformer(RepresentationModel):
+class Transformer(TrainedModel):
     """Rank-token transformer pre-trained by masked gene prediction; mean-pooled embedding."""
 
     name = "transformer"
+    # round(20 · 10,000 / cells) epochs in [min_epochs, 20]: on a CPU an epoch of 2,500 cells
+    # takes ~15 s
+    BUDGET = (20 * 10_000, 20)
 
     def __init__(
         self,
@@ -121,35 +125,20 @@ class Transformer(RepresentationModel):
         if not 0 < mask_fraction < 1:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction!r}")
         self.mask_fraction = float(mask_fraction)
-        self.epochs = None if epochs is None else check_int("epochs", epochs)
-        self.min_epochs = check_int("min_epochs", min_epochs)
-        self.batch_size = check_int("batch_size", batch_size)
-        self.lr = float(lr)
-        self.validation_fraction = float(validation_fraction)
-        self.patience = check_int("patience", patience)
-        self.max_seconds = max_seconds
-        resolve_device(device)
-        self.device, self.progress = device, progress
+        self._set_training(epochs=epochs, min_epochs=min_epochs, batch_size=batch_size, lr=lr,
+                           validation_fraction=validation_fraction, patience=patience,
+                           max_seconds=max_seconds, device=device, progress=progress)
         self.hvg_: np.ndarray | None = None
         self.medians_: np.ndarray | None = None
-        self._net = None
 
     @property
     def n_dims(self) -> int:
         return self.width
 
     def params(self) -> dict[str, Any]:
-        keys = ("max_len", "width", "n_layers", "n_heads", "dropout", "mask_fraction", "epochs",
-                "min_epochs", "batch_size", "lr", "validation_fraction", "patience",
-                "max_seconds", "device", "progress")
-        return {"n_top_genes": self.n_top_genes, **{k: getattr(self, k) for k in keys}}
-
-    def epoch_budget(self, n_cells: int) -> int:
-        """The given ``epochs``, or round(20 · 10,000 / n_cells) clipped to [min_epochs, 20]
-        (epochs ∝ 1/N with a floor; on a CPU an epoch of 2,500 cells takes ~15 s)."""
-        if self.epochs is not None:
-            return self.epochs
-        return int(np.clip(round(20 * 10_000 / max(n_cells, 1)), self.min_epochs, 20))
+        keys = ("max_len", "width", "n_layers", "n_heads", "dropout", "mask_fraction")
+        return {"n_top_genes": self.n_top_genes, **{k: getattr(self, k) for k in keys},
+                **self._training_params()}
 
     def _tokens(self, X: sp.csr_matrix) -> np.ndarray:
         return rank_tokens(sp.csr_matrix(X[:, self.hvg_]), self.medians_, self.max_len)

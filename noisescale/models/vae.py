@@ -21,8 +21,9 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._torch import resolve_device, seeded, split_indices, train
-from .base import RepresentationModel, check_int
+from .base import check_int
 from .preprocess import DEFAULT_N_GENES, select_hvg
+from .trained import TrainedModel
 
 
 def log_nb(x, mu, theta, eps: float = 1e-8):
@@ -76,10 +77,11 @@ def _network(n_genes: int, n_dims: int, n_hidden: int, n_layers: int, dropout: f
     return net
 
 
-class VAE(RepresentationModel):
+class VAE(TrainedModel):
     """scVI-style VAE with a negative binomial (or ZINB) likelihood; 16 latent dims."""
 
     name = "vae"
+    BUDGET = (400 * 20_000, 400)  # scVI's rule
 
     def __init__(
         self,
@@ -111,35 +113,22 @@ class VAE(RepresentationModel):
         self.n_hidden = check_int("n_hidden", n_hidden)
         self.n_layers = check_int("n_layers", n_layers)
         self.dropout = float(dropout)
-        self.epochs = None if epochs is None else check_int("epochs", epochs)
-        self.min_epochs = check_int("min_epochs", min_epochs)
         self.kl_warmup = None if kl_warmup is None else check_int("kl_warmup", kl_warmup, 0)
-        self.batch_size = check_int("batch_size", batch_size, 2)
-        self.lr, self.weight_decay = float(lr), float(weight_decay)
-        self.validation_fraction = float(validation_fraction)
-        self.patience = check_int("patience", patience)
-        self.max_seconds = max_seconds
-        resolve_device(device)
-        self.device, self.progress = device, progress
+        self.weight_decay = float(weight_decay)
+        self._set_training(epochs=epochs, min_epochs=min_epochs, batch_size=batch_size, lr=lr,
+                           validation_fraction=validation_fraction, patience=patience,
+                           max_seconds=max_seconds, device=device, progress=progress,
+                           min_batch=2)  # BatchNorm needs 2+ cells
         self.hvg_: np.ndarray | None = None
-        self._net = None
 
     @property
     def n_dims(self) -> int:
         return self._n_dims
 
     def params(self) -> dict[str, Any]:
-        keys = ("likelihood", "n_hidden", "n_layers", "dropout", "epochs", "min_epochs",
-                "kl_warmup", "batch_size", "lr", "weight_decay", "validation_fraction",
-                "patience", "max_seconds", "device", "progress")
+        keys = ("likelihood", "n_hidden", "n_layers", "dropout", "kl_warmup", "weight_decay")
         return {"n_dims": self._n_dims, "n_top_genes": self.n_top_genes,
-                **{k: getattr(self, k) for k in keys}}
-
-    def epoch_budget(self, n_cells: int) -> int:
-        """Epochs for a training set of n_cells: the given ``epochs``, or the scVI heuristic."""
-        if self.epochs is not None:
-            return self.epochs
-        return int(np.clip(round(400 * 20_000 / max(n_cells, 1)), self.min_epochs, 400))
+                **{k: getattr(self, k) for k in keys}, **self._training_params()}
 
     # -- fitting ----------------------------------------------------------------------------
     def _fit(self, X: sp.csr_matrix, seed: int) -> None:
