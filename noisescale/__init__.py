@@ -6,7 +6,8 @@ downsampling to a target depth (:func:`downsample_to`), on arrays, AnnData and d
 and the same for .h5ad/.zarr stores streamed in chunks (:func:`thin_file`,
 :func:`thin_series_file`, :func:`downsample_file`; CLI: ``noisescale thin``). The
 mutual-information estimators (KSG, Ross's discrete estimator, latent MI) live in
-:mod:`noisescale.mi`, the scaling laws in :mod:`noisescale.laws` (fits, collapse, comparisons,
+:mod:`noisescale.mi`, the representation models (PCA, random projection, VAE, transformer) in
+:mod:`noisescale.models`, the scaling laws in :mod:`noisescale.laws` (fits, collapse, comparisons,
 budget plans) and their figures in :mod:`noisescale.plot`.
 """
 
