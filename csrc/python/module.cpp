@@ -14,8 +14,7 @@
 #include <string>
 #include <vector>
 
-#include "noisescale/cpu.hpp"
-#include "noisescale/kdtree.hpp"
+#include "noisescale/api.hpp"
 #ifdef NOISESCALE_WITH_CUDA
 #include "thin_cuda.hpp"
 #endif
@@ -28,24 +27,6 @@ namespace py = pybind11;
 using namespace noisescale;
 
 namespace {
-
-// Plans for nested fractions q0 > q1 > ...: level 0 keeps with q0, level l with q_l / q_{l-1}.
-std::vector<BinomialPlan> plans_for(const std::vector<double>& fractions) {
-    if (fractions.empty()) throw std::invalid_argument("at least one fraction is required");
-    if (fractions.size() > static_cast<size_t>(kMaxLevels))
-        throw std::invalid_argument("at most 64 fractions are supported");
-    std::vector<BinomialPlan> plans(fractions.size());
-    for (size_t l = 0; l < fractions.size(); ++l) {
-        const double q = fractions[l];
-        if (!(q >= 0.0 && q <= 1.0))
-            throw std::invalid_argument("fraction must be in [0, 1], got " + std::to_string(q));
-        if (l > 0 && !(q < fractions[l - 1]))
-            throw std::invalid_argument("fractions must be strictly decreasing");
-        const double p = l == 0 ? q : q / fractions[l - 1];
-        make_binomial_plan(p, &plans[l]);
-    }
-    return plans;
-}
 
 template <class T>
 py::array_t<T> hand_over(Buffer<T>& buf, int64_t n) {
@@ -166,7 +147,7 @@ py::list thin_compressed(const py::array& indptr, const py::array& indices, cons
                          int64_t n_major, int64_t n_minor, bool rows_are_major,
                          int64_t row_offset, const std::vector<double>& fractions, uint64_t seed,
                          bool keep_zeros, int threads, const std::string& device) {
-    const auto plans = plans_for(fractions);
+    const auto plans = nested_plans(fractions);
     const bool cuda = want_cuda(device);
     return with_count_type(data.dtype(), [&](auto vt) {
         return with_index_type(indptr, indices, [&](auto it) {
@@ -194,7 +175,7 @@ py::list thin_compressed(const py::array& indptr, const py::array& indices, cons
 py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<double>& fractions,
                     uint64_t seed, int threads, const std::string& device) {
     const DenseShape s = dense_shape(x, true);
-    const auto plans = plans_for(fractions);
+    const auto plans = nested_plans(fractions);
     const bool cuda = want_cuda(device);
     return with_count_type(x.dtype(), [&](auto vt) {
         using V = typename decltype(vt)::type;
@@ -303,7 +284,7 @@ py::array_t<int64_t> thin_entries_reference(
     const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& rows,
     const py::array_t<int64_t, py::array::c_style | py::array::forcecast>& cols,
     const std::vector<double>& fractions, uint64_t seed) {
-    const auto plans = plans_for(fractions);
+    const auto plans = nested_plans(fractions);
     const int64_t n = counts.size();
     if (rows.size() != n || cols.size() != n)
         throw std::invalid_argument("counts, rows and cols must have the same length");

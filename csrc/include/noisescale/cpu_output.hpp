@@ -71,7 +71,7 @@ public:
     void keep(int64_t b, int l, const I* idx, const V* data, int64_t n) {
         const size_t k = static_cast<size_t>(b * levels_ + l);
         count_[k] = n;
-        if (in_place(l)) return;
+        if (in_place(l) || n == 0) return;  // (memcpy from a null pointer is undefined even for 0)
         idx_[k] = allocate<I>(n);
         data_[k] = allocate<V>(n);
         std::memcpy(idx_[k].get(), idx, static_cast<size_t>(n) * sizeof(I));

@@ -1,0 +1,133 @@
+// The C++ API of noisescale: what a program can use without Python.
+//
+//   #include <noisescale/api.hpp>
+//   noisescale::CsrView<float, int32_t> X{n_rows, n_cols, indptr, indices, data};
+//   auto low = noisescale::thin(X, 0.1, /*seed=*/42);          // CsrMatrix<float, int32_t>
+//   auto series = noisescale::thin_series(X, {0.5, 0.2, 0.1}, 42);
+//   auto even = noisescale::downsample(X, /*target=*/1000, 42);
+//
+// Results are bit-identical to the Python functions noisescale.thin / thin_series /
+// downsample_to with the same seed (same Philox counters, same samplers), for any thread
+// count. Counts: int32, int64, float32 or float64 holding whole numbers; indices int32 or
+// int64. Errors (malformed arrays, negative or fractional counts, bad fractions) are thrown as
+// std::invalid_argument with a message naming the problem; allocation failure as
+// std::bad_alloc. The KSG neighbour kernels are in noisescale/kdtree.hpp (knn::ChebyshevTree).
+#pragma once
+
+#include <cstdint>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+#include "noisescale/cpu.hpp"
+#include "noisescale/kdtree.hpp"
+
+namespace noisescale {
+
+// A read-only CSR matrix given as raw arrays (indptr: n_rows + 1 entries).
+template <class V, class I>
+struct CsrView {
+    int64_t n_rows = 0, n_cols = 0;
+    const I* indptr = nullptr;
+    const I* indices = nullptr;
+    const V* data = nullptr;
+    int64_t row_offset = 0;  // global index of row 0, for chunked callers
+};
+
+// A CSR matrix that owns its arrays.
+template <class V, class I>
+struct CsrMatrix {
+    int64_t n_rows = 0, n_cols = 0;
+    std::vector<I> indptr, indices;
+    std::vector<V> data;
+};
+
+// Per-level binomial plans of nested fractions q0 > q1 > ...: level 0 keeps each UMI with
+// probability q0, level l keeps each UMI of level l-1 with q_l / q_{l-1}.
+inline std::vector<BinomialPlan> nested_plans(const std::vector<double>& fractions) {
+    if (fractions.empty()) throw std::invalid_argument("at least one fraction is required");
+    if (fractions.size() > static_cast<size_t>(kMaxLevels))
+        throw std::invalid_argument("at most 64 fractions are supported");
+    std::vector<BinomialPlan> plans(fractions.size());
+    for (size_t l = 0; l < fractions.size(); ++l) {
+        const double q = fractions[l];
+        if (!(q >= 0.0 && q <= 1.0))
+            throw std::invalid_argument("fraction must be in [0, 1], got " + std::to_string(q));
+        if (l > 0 && !(q < fractions[l - 1]))
+            throw std::invalid_argument("fractions must be strictly decreasing");
+        make_binomial_plan(l == 0 ? q : q / fractions[l - 1], &plans[l]);
+    }
+    return plans;
+}
+
+namespace detail {
+
+template <class V, class I>
+CompressedIn<V, I> checked(const CsrView<V, I>& X) {
+    if (X.n_rows < 0 || X.n_cols < 0) throw std::invalid_argument("negative matrix shape");
+    if (X.indptr == nullptr) throw std::invalid_argument("indptr is a null pointer");
+    const int64_t stored = X.n_rows == 0 ? 0 : static_cast<int64_t>(X.indptr[X.n_rows]);
+    if (stored > 0 && (X.indices == nullptr || X.data == nullptr))
+        throw std::invalid_argument("indices or data is a null pointer");
+    CompressedIn<V, I> in;
+    in.n_major = X.n_rows;
+    in.n_minor = X.n_cols;
+    in.indptr = X.indptr;
+    in.indices = X.indices;
+    in.data = X.data;
+    in.row_offset = X.row_offset;
+    check_structure(in, stored, stored);
+    return in;
+}
+
+template <class V, class I>
+CsrMatrix<V, I> owned(Compressed<V, I>& c, int64_t n_rows, int64_t n_cols) {
+    CsrMatrix<V, I> out;
+    out.n_rows = n_rows;
+    out.n_cols = n_cols;
+    out.indptr.assign(c.indptr.get(), c.indptr.get() + n_rows + 1);
+    out.indices.assign(c.indices.get(), c.indices.get() + c.nnz);
+    out.data.assign(c.data.get(), c.data.get() + c.nnz);
+    return out;
+}
+
+}  // namespace detail
+
+// Nested binomial thinning: one matrix per fraction, each a sub-sample of the previous one.
+// Entries thinned to zero are dropped unless keep_zeros. threads = 0: OpenMP's default.
+template <class V, class I>
+std::vector<CsrMatrix<V, I>> thin_series(const CsrView<V, I>& X,
+                                         const std::vector<double>& fractions, uint64_t seed,
+                                         bool keep_zeros = false, int threads = 0) {
+    const auto plans = nested_plans(fractions);
+    auto levels = cpu::thin_compressed(detail::checked(X), plans, seed, keep_zeros, threads);
+    std::vector<CsrMatrix<V, I>> out;
+    out.reserve(levels.size());
+    for (auto& level : levels) out.push_back(detail::owned(level, X.n_rows, X.n_cols));
+    return out;
+}
+
+// Binomial thinning: every UMI kept independently with probability `fraction`.
+template <class V, class I>
+CsrMatrix<V, I> thin(const CsrView<V, I>& X, double fraction, uint64_t seed,
+                     bool keep_zeros = false, int threads = 0) {
+    return std::move(thin_series(X, {fraction}, seed, keep_zeros, threads).front());
+}
+
+// Per-cell downsampling: each row keeps a uniformly random subset of exactly
+// targets[row] of its UMIs (rows with fewer are unchanged). per_row: n_rows targets, or
+// nullptr to use `target` for every row.
+template <class V, class I>
+CsrMatrix<V, I> downsample(const CsrView<V, I>& X, int64_t target, uint64_t seed,
+                           const int64_t* per_row = nullptr, bool keep_zeros = false,
+                           int threads = 0) {
+    Targets targets;
+    targets.all = target;
+    targets.per_row = per_row;
+    for (int64_t r = 0; r < X.n_rows; ++r)
+        if (targets[r] < 0) throw std::invalid_argument("targets must be non-negative");
+    auto out = cpu::downsample_csr(detail::checked(X), targets, seed, keep_zeros, threads);
+    return detail::owned(out, X.n_rows, X.n_cols);
+}
+
+}  // namespace noisescale

@@ -1,0 +1,161 @@
+// Invariant checks of the C++ kernels through the public API, meant to run under
+// AddressSanitizer + UndefinedBehaviorSanitizer (CMake option NOISESCALE_SANITIZE, or the
+// pytest test that compiles this file with -fsanitize=address,undefined).
+//
+// Random CSR matrices of many shapes (empty rows, empty matrices, counts up to 2^31 - 1, int32
+// and int64 indices, all count dtypes) are thinned, thinned in series and downsampled, and the
+// results are checked entry by entry; the k-d tree is checked against brute force.
+#include <algorithm>
+#include <cmath>
+#include <cstdint>
+#include <cstdio>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "noisescale/api.hpp"
+
+namespace {
+
+int failures = 0, checks = 0;
+
+void expect(bool ok, const char* what, int64_t trial) {
+    ++checks;
+    if (!ok) {
+        ++failures;
+        std::printf("FAIL trial %lld: %s\n", static_cast<long long>(trial), what);
+    }
+}
+
+template <class V, class I>
+struct Owned {
+    int64_t rows, cols;
+    std::vector<I> indptr, indices;
+    std::vector<V> data;
+    noisescale::CsrView<V, I> view() const {
+        return {rows, cols, indptr.data(), indices.data(), data.data()};
+    }
+};
+
+template <class V, class I>
+Owned<V, I> random_csr(std::mt19937_64& rng, int64_t trial) {
+    std::uniform_int_distribution<int64_t> dim(0, 40);
+    Owned<V, I> m{dim(rng), 1 + dim(rng), {}, {}, {}};
+    const double max_count = std::is_same<V, float>::value ? 16777216.0 : 2147483647.0;
+    m.indptr.push_back(0);
+    for (int64_t r = 0; r < m.rows; ++r) {
+        for (int64_t c = 0; c < m.cols; ++c) {
+            if (rng() % 4 != 0) continue;  // ~25 % dense; some rows end up empty
+            double v;
+            switch (rng() % 5) {
+                case 0: v = max_count - static_cast<double>(rng() % 3); break;  // extremes
+                case 1: v = static_cast<double>(rng() % 100000); break;
+                default: v = static_cast<double>(1 + rng() % 5); break;
+            }
+            if (trial % 7 == 0) v = 0;  // explicit zeros
+            m.indices.push_back(static_cast<I>(c));
+            m.data.push_back(static_cast<V>(v));
+        }
+        m.indptr.push_back(static_cast<I>(m.indices.size()));
+    }
+    return m;
+}
+
+template <class V, class I>
+double row_total(const noisescale::CsrMatrix<V, I>& m, int64_t r) {
+    double t = 0;
+    for (I p = m.indptr[r]; p < m.indptr[r + 1]; ++p) t += static_cast<double>(m.data[p]);
+    return t;
+}
+
+// The entry (r, c) of m, or 0.
+template <class V, class I, class M>
+double at(const M& m, int64_t r, int64_t c) {
+    for (I p = m.indptr[r]; p < m.indptr[r + 1]; ++p)
+        if (static_cast<int64_t>(m.indices[p]) == c) return static_cast<double>(m.data[p]);
+    return 0.0;
+}
+
+template <class V, class I>
+void check_thinning(std::mt19937_64& rng, int64_t trial) {
+    const auto X = random_csr<V, I>(rng, trial);
+    const auto v = X.view();
+    const uint64_t seed = rng();
+    const auto series = noisescale::thin_series(v, {0.9, 0.5, 0.1}, seed);
+    for (int64_t r = 0; r < X.rows; ++r)
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) {
+            const int64_t c = X.indices[p];
+            double prev = static_cast<double>(X.data[p]);
+            for (const auto& level : series) {
+                const double now = at<V, I>(level, r, c);
+                expect(now >= 0 && now <= prev && now == std::floor(now), "nested thinning", trial);
+                prev = now;
+            }
+        }
+    const auto first = noisescale::thin(v, 0.9, seed);
+    expect(first.data == series[0].data && first.indices == series[0].indices,
+           "thin == first level of thin_series", trial);
+    const auto all = noisescale::thin(v, 1.0, seed, /*keep_zeros=*/true);
+    expect(all.data == X.data && all.indptr == X.indptr, "fraction 1 keeps everything", trial);
+    const auto none = noisescale::thin(v, 0.0, seed);
+    expect(none.data.empty(), "fraction 0 keeps nothing", trial);
+    const int64_t target = static_cast<int64_t>(rng() % 50);
+    const auto down = noisescale::downsample(v, target, seed);
+    for (int64_t r = 0; r < X.rows; ++r) {
+        double total = 0;
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p) total += static_cast<double>(X.data[p]);
+        expect(row_total(down, r) == std::min<double>(total, static_cast<double>(target)),
+               "downsampled total = min(total, target)", trial);
+    }
+}
+
+void check_tree(std::mt19937_64& rng, int64_t trial) {
+    const int64_t n = 2 + static_cast<int64_t>(rng() % 300), dim = 1 + static_cast<int64_t>(rng() % 7);
+    std::vector<double> pts(static_cast<size_t>(n * dim));
+    for (auto& x : pts) x = static_cast<double>(rng() % 5) + (trial % 2 ? 1e-9 * (rng() % 3) : 0.0);
+    const noisescale::knn::ChebyshevTree tree(pts.data(), n, dim, 1 + static_cast<int64_t>(rng() % 40),
+                                              1 + static_cast<int64_t>(rng() % 100));
+    const int64_t k = 1 + static_cast<int64_t>(rng() % (n - 1));
+    std::vector<double> kth(static_cast<size_t>(n));
+    std::vector<int64_t> count(static_cast<size_t>(n));
+    tree.kth_distance(k, kth.data(), 0);
+    tree.count_within(kth.data(), count.data(), 0);
+    for (int64_t i = 0; i < n; ++i) {
+        std::vector<double> d;
+        for (int64_t j = 0; j < n; ++j) {
+            if (j == i) continue;
+            double m = 0;
+            for (int64_t a = 0; a < dim; ++a) m = std::max(m, std::fabs(pts[i * dim + a] - pts[j * dim + a]));
+            d.push_back(m);
+        }
+        std::sort(d.begin(), d.end());
+        expect(kth[i] == d[static_cast<size_t>(k - 1)], "k-th distance = brute force", trial);
+        const auto strictly = std::lower_bound(d.begin(), d.end(), kth[i]) - d.begin();
+        expect(count[i] == strictly, "strict count = brute force", trial);
+    }
+}
+
+}  // namespace
+
+int main() {
+    std::mt19937_64 rng(20261124);
+    for (int64_t trial = 0; trial < 60; ++trial) {
+        check_thinning<float, int32_t>(rng, trial);
+        check_thinning<double, int64_t>(rng, trial);
+        check_thinning<int32_t, int32_t>(rng, trial);
+        check_thinning<int64_t, int64_t>(rng, trial);
+        check_tree(rng, trial);
+    }
+    // Errors are exceptions with a message, not crashes.
+    const std::vector<int32_t> indptr{0, 2}, indices{1, 0};
+    const std::vector<float> data{1.0f, -2.0f};
+    try {
+        noisescale::thin(noisescale::CsrView<float, int32_t>{1, 2, indptr.data(), indices.data(),
+                                                             data.data()}, 0.5, 1);
+        expect(false, "negative count rejected", -1);
+    } catch (const std::invalid_argument&) {
+        expect(true, "", -1);
+    }
+    std::printf("%d passed, %d failed\n", checks - failures, failures);
+    return failures == 0 ? 0 : 1;
+}
