@@ -39,9 +39,7 @@ def encode_labels(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
 def one_hot(labels) -> np.ndarray:
     """(N, C) float32 one-hot matrix of a label vector, categories in sorted order."""
     codes, names = encode_labels(labels, len(labels))
-    out = np.zeros((codes.size, names.size), dtype=np.float32)
-    out[np.arange(codes.size), codes] = 1.0
-    return out
+    return np.eye(names.size, dtype=np.float32)[codes]
 
 
 def mi_discrete(
@@ -72,7 +70,8 @@ def mi_discrete(
         from .lmi import lmi
 
         xs = np.asarray(x)
-        result = lmi(xs, one_hot(_checked_labels(labels, xs.shape[0])), k=k, seed=seed,
+        codes, names = encode_labels(labels, xs.shape[0])
+        result = lmi(xs, np.eye(names.size, dtype=np.float32)[codes], k=k, seed=seed,
                      **lmi_kwargs)
         return result.pointwise if pointwise else result.mi
     if method != "ross":
@@ -106,8 +105,3 @@ def mi_discrete(
     values[kept] = (digamma(n_kept) - digamma(np.bincount(ck)[ck]) + digamma(k_used)
                     - digamma(m)) / LN2
     return values if pointwise else float(np.nanmean(values))
-
-
-def _checked_labels(labels, n: int):
-    encode_labels(labels, n)
-    return labels
