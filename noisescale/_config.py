@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numbers
 import os
 from typing import Any
 
@@ -32,6 +33,23 @@ def show_config() -> None:
         f"  default device for device='auto': {'cuda' if gpus > 0 else 'cpu'}",
     ]
     print("\n".join(lines))
+
+
+def check_seed(seed: Any) -> int:
+    """Validate a ``seed=`` argument: an integer in [0, 2**64)."""
+    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
+        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
+    seed = int(seed)
+    if not 0 <= seed < 2**64:
+        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
+    return seed
+
+
+def check_int(name: str, value: Any, minimum: int = 1) -> int:
+    """Validate an integer option (sizes, epochs, ...) that must be >= ``minimum``."""
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
+    return int(value)
 
 
 def resolve_threads(threads: int | None) -> int:

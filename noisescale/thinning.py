@@ -21,20 +21,10 @@ from typing import Any
 import numpy as np
 
 from . import _core
-from ._config import resolve_device, resolve_threads
+from ._config import check_seed, resolve_device, resolve_threads
 from ._dask import is_dask, map_row_blocks
 from ._matrix import as_compressed, as_dense, is_anndata, kind_of, source_matrix
 
-_MAX_SEED = 2**64
-
-
-def _check_seed(seed: Any) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral):
-        raise TypeError(f"seed must be an integer, got {type(seed).__name__}")
-    seed = int(seed)
-    if not 0 <= seed < _MAX_SEED:
-        raise ValueError(f"seed must be in [0, 2**64), got {seed}")
-    return seed
 
 
 def _check_row_offset(row_offset: Any) -> int:
@@ -89,7 +79,7 @@ def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
 
 def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
     """The validated (seed, keep_zeros, row_offset, threads, device) shared by every call."""
-    return (_check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
+    return (check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
             resolve_threads(threads), resolve_device(device))
 
 

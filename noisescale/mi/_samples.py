@@ -51,12 +51,6 @@ def check_k(k, n: int) -> int:
     return int(k)
 
 
-def check_seed(seed) -> int:
-    if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or not 0 <= seed < 2**64:
-        raise ValueError(f"seed must be an integer in [0, 2**64), got {seed!r}")
-    return int(seed)
-
-
 def standardize_(a: np.ndarray) -> None:
     """z-score each column in place; constant columns become 0."""
     a -= a.mean(axis=0)

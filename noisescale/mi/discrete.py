@@ -19,8 +19,8 @@ import pandas as pd
 from scipy.special import digamma
 
 from .. import _core
-from .._config import resolve_threads
-from ._samples import check_k, check_seed
+from .._config import check_seed, resolve_threads
+from ._samples import check_k
 from .ksg import LN2, KnnBackend, kth_neighbor_distance, prepare
 
 

@@ -20,8 +20,8 @@ import numpy as np
 from scipy.special import digamma
 
 from .. import _core
-from .._config import resolve_threads
-from ._samples import as_samples, check_k, check_seed, jitter_, standardize_
+from .._config import check_seed, resolve_threads
+from ._samples import as_samples, check_k, jitter_, standardize_
 
 KnnBackend = Literal["auto", "tree", "faiss"]
 

@@ -19,9 +19,10 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from .._config import check_int, check_seed
 from .._torch import resolve_device, seeded, split_indices
 from .._torch import train as train_loop
-from ._samples import as_samples, check_k, check_seed
+from ._samples import as_samples, check_k, standardize_
 from .ksg import ksg
 
 
@@ -93,10 +94,10 @@ def _split(n: int, test_fraction: float, validation_fraction: float, seed: int):
 
 
 def _scaled(a: np.ndarray, clip: float) -> np.ndarray:
-    a = a - a.mean(axis=0)
-    std = a.std(axis=0)
-    std[std == 0] = 1.0
-    return np.clip(a / std, -clip, clip).astype(np.float32)
+    """z-scored (constant columns 0), clipped to ±clip, float32; ``a`` is left as it was."""
+    out = a.copy()
+    standardize_(out)
+    return np.clip(out, -clip, clip).astype(np.float32)
 
 
 def lmi(
@@ -133,8 +134,7 @@ def lmi(
     ys = as_samples("y", y, n)
     for name, v in (("latent_dim", latent_dim), ("epochs", epochs), ("patience", patience),
                     ("batch_size", batch_size)):
-        if isinstance(v, bool) or not isinstance(v, int) or v < 1:
-            raise ValueError(f"{name} must be a positive integer, got {v!r}")
+        check_int(name, v)
     train, val, test = _split(n, test_fraction, validation_fraction, seed)
     check_k(k, test.size)
     dev = resolve_device(device)

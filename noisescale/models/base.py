@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import numbers
 import os
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
+from .._config import check_seed
 from .._matrix import is_anndata, source_matrix
 
 
@@ -61,12 +61,6 @@ class CountsInput:
         return self.X.shape[1]
 
 
-def check_int(name: str, value, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
-
-
 class RepresentationModel(ABC):
     """Fit on training cells' raw counts, embed any cells with the same genes.
 
@@ -86,12 +80,11 @@ class RepresentationModel(ABC):
     # -- public API -----------------------------------------------------------------------
     def fit(self, counts, *, seed: int = 0, layer: str | None = None) -> RepresentationModel:
         """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``)."""
-        if isinstance(seed, bool) or not isinstance(seed, numbers.Integral) or seed < 0:
-            raise ValueError(f"seed must be a non-negative integer, got {seed!r}")
+        seed = check_seed(seed)
         data = CountsInput(counts, layer)
         if data.n_cells < 2:
             raise ValueError(f"need at least 2 cells to fit, got {data.n_cells}")
-        self.seed = int(seed)
+        self.seed = seed
         self.genes_, self.n_genes_ = data.genes, data.n_genes
         self.history = {}
         self._fit(data.X, self.seed)

@@ -8,7 +8,8 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .base import RepresentationModel, check_int
+from .._config import check_int
+from .base import RepresentationModel
 from .preprocess import DEFAULT_N_GENES, log_normalize, select_hvg
 
 

@@ -6,8 +6,9 @@ from typing import Any, ClassVar
 
 import numpy as np
 
+from .._config import check_int
 from .._torch import resolve_device
-from .base import RepresentationModel, check_int
+from .base import RepresentationModel
 
 TRAINING_OPTIONS = ("epochs", "min_epochs", "batch_size", "lr", "validation_fraction",
                     "patience", "max_seconds", "device", "progress")

@@ -21,7 +21,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from .._torch import resolve_device, seeded, split_indices, train
-from .base import check_int
+from .._config import check_int
 from .preprocess import DEFAULT_N_GENES, select_hvg
 from .trained import TrainedModel
 
