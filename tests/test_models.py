@@ -79,6 +79,18 @@ def test_seed_changes_learned_models(data):
     assert not np.array_equal(a, b)
 
 
+@pytest.mark.parametrize("name", sorted(FAST))
+def test_every_model_takes_any_64_bit_seed(name, data):
+    """Seeds up to 2**64 - 1 are valid everywhere, also where scanpy/scikit-learn take only
+    32-bit seeds; a large seed is not folded onto a small one."""
+    X, _ = data
+    big = models.get(name, **FAST[name]).fit(X[:200], seed=2**64 - 2).embed(X[:20])
+    assert np.isfinite(big).all()
+    if name != "pca":  # ARPACK's start vector does not change the components
+        small = models.get(name, **FAST[name]).fit(X[:200], seed=int((2**64 - 2) % 2**32))
+        assert not np.array_equal(big, small.embed(X[:20]))
+
+
 def test_anndata_layer_and_gene_names(data):
     ad = pytest.importorskip("anndata")
     X, _ = data

@@ -13,6 +13,12 @@ from .base import RepresentationModel
 from .preprocess import DEFAULT_N_GENES, log_normalize, select_hvg
 
 
+def _legacy_seed(seed: int) -> int:
+    """A seed that numpy's legacy RandomState (scanpy, scikit-learn) accepts: seeds below
+    2**32 pass unchanged, larger ones are mixed down to 32 bits."""
+    return seed if seed < 2**32 else int(np.random.SeedSequence(seed).generate_state(1)[0])
+
+
 class _LinearModel(RepresentationModel):
     """Embedding = (log-normalized HVGs - center) @ components.T."""
 
@@ -69,7 +75,7 @@ class PCA(_LinearModel):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sc.pp.pca(adata, n_comps=self._n_dims, zero_center=True, svd_solver="arpack",
-                      random_state=seed)
+                      random_state=_legacy_seed(seed))
         comps = np.asarray(adata.varm["PCs"], dtype=np.float64).T
         # ARPACK's signs are arbitrary: fix them so the largest loading is positive.
         flip = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
@@ -90,6 +96,7 @@ class RandomProjection(_LinearModel):
 
         self.hvg_ = select_hvg(X, self.n_top_genes)
         L = log_normalize(X, self.hvg_)
-        proj = GaussianRandomProjection(n_components=self._n_dims, random_state=seed).fit(L)
+        proj = GaussianRandomProjection(n_components=self._n_dims,
+                                        random_state=_legacy_seed(seed)).fit(L)
         self.components_ = np.asarray(proj.components_, dtype=np.float32)
         self.center_ = np.asarray(L.mean(axis=0), dtype=np.float32).ravel()
