@@ -35,7 +35,8 @@ def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_p
                    fits: dict[str, LawFit] | None = None, title: str | None = None) -> Figure:
     """MI against depth (log scale; or cell number with ``law="cells"``), one colour per
     group: mean and standard deviation over replicates, the fitted law, and its ``level``
-    confidence band. Fits are made here unless given as ``{group label: LawFit}``."""
+    confidence band. Fits are made here unless given as ``{group label: LawFit}`` (a label
+    given as None gets no curve)."""
     fitter = fit_noise_law if law == "noise" else fit_cell_law
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
@@ -45,11 +46,13 @@ def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_p
         ax.errorbar(s[x], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, color=color,
                     capsize=2, label=label)
         fit = (fits or {}).get(label)
-        if fit is None:
+        if fit is None and label not in (fits or {}):
             try:
                 fit = fitter(g[x].to_numpy(), g[y].to_numpy(), level=level)
             except (ValueError, RuntimeError):
                 continue
+        if fit is None:  # given as None: points only
+            continue
         grid = np.geomspace(g[x].min() / 2, g[x].max() * 2, 200)
         lo, hi = fit.band(grid, level=level)
         ax.plot(grid, fit.predict(grid), color=color, lw=1.5)
