@@ -1,0 +1,577 @@
+"""A sweep's results as a table of fitted laws and as one self-contained HTML report.
+
+``fit_results`` fits the noise law over depth for every group and training size, and the
+cell-number law at every depth when a group has three or more training sizes.
+``write_report`` renders the fits, the figures of :mod:`noisescale.plot` (embedded as PNG) and
+the run's provenance into a single HTML file with no external resources.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import html
+import io
+import json
+import math
+import os
+import tempfile
+from collections.abc import Mapping, Sequence
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from . import laws, plot
+
+REQUIRED = ("n_cells", "fraction", "seed", "umis_per_cell", "mi")
+TIMINGS = ("fit_seconds", "embed_seconds", "mi_seconds")
+DEFAULT_BY = ("dataset", "signal", "model")
+FLAG_NOTES = {
+    "failed": "the law could not be fitted (reason shown)",
+    "few_points": "fewer than p + 3 points",
+    "flat": "MI does not change: the scale is undetermined",
+    "not_saturating": "the data reach less than half of the asymptote, which is extrapolated",
+    "uncertain": "a standard error exceeds its parameter",
+    "at_bound": "a parameter ended on its bound",
+    "negative_mi": "some MI estimates are negative (kept)",
+    "dropped_nan": "rows with NaN MI were dropped",
+}
+
+
+# --------------------------------------------------------------------------------------------
+# The parameter table
+
+
+def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootstrap: int = 0,
+                seed: int = 0) -> pd.DataFrame:
+    """Fit the scaling laws to a sweep's results table; one row per fitted curve.
+
+    ``law == "noise"``: MI against ``umis_per_cell`` for each group of ``by`` and each
+    ``n_cells``. ``law == "cells"``: MI against ``n_cells`` for each group and thinning
+    ``fraction`` (its mean ``umis_per_cell`` alongside), only for groups with at least three
+    distinct ``n_cells``. With several seeds per point the fits are weighted by the spread of
+    the replicates and ``bootstrap`` resamples whole seeds; with one seed they are unweighted
+    and the bootstrap resamples points. Columns not applying to a law are NaN; a curve that
+    cannot be fitted has the flag ``failed`` and its reason in ``error``.
+    """
+    by = _check(results, by)
+    return _fit(_prepare(results, by), by, bootstrap, seed)
+
+
+def _check(results: pd.DataFrame, by: Sequence[str]) -> list[str]:
+    if not isinstance(results, pd.DataFrame):
+        raise TypeError(f"results must be a pandas DataFrame, got {type(results).__name__}")
+    by = [by] if isinstance(by, str) else list(by)
+    if not by:
+        raise ValueError("by needs at least one grouping column, e.g. ('dataset', 'model')")
+    clash = [c for c in by if c in REQUIRED]
+    if clash:
+        raise ValueError(f"{clash} cannot be grouping columns: the laws are fitted over them")
+    missing = [c for c in dict.fromkeys([*by, *REQUIRED]) if c not in results.columns]
+    if missing:
+        raise ValueError(f"the results table lacks column(s) {missing} "
+                         f"(it has: {list(results.columns)})")
+    if results.empty:
+        raise ValueError("the results table is empty: no finished jobs to fit or report")
+    return by
+
+
+def _prepare(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """A copy with numeric MI/depths and the fit weights and replicate labels of both laws."""
+    df = results.reset_index(drop=True).copy()
+    for c in ("mi", "umis_per_cell", "fraction"):
+        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
+    for law, keys, x in (("noise", [*by, "n_cells"], "fraction"),
+                         ("cells", [*by, "fraction"], "n_cells")):
+        sigma = np.full(len(df), np.nan)
+        rep = np.array([f"r{i}" for i in range(len(df))], dtype=object)
+        weighted = np.zeros(len(df), dtype=bool)
+        for _, g in df.groupby(keys, sort=False, dropna=False):
+            ok = g[np.isfinite(g["mi"]) & g[x].notna()]
+            if ok.empty:
+                continue
+            idx = ok.index.to_numpy()
+            try:
+                sigma[idx] = laws.replicate_sigma(ok[x].to_numpy(float)[:, None],
+                                                  ok["mi"].to_numpy(float))
+                weighted[g.index.to_numpy()] = True
+            except ValueError:  # no replicates: equal weights, i.e. ordinary least squares
+                sigma[idx] = 1.0
+            if g["seed"].nunique() >= 2:
+                rep[g.index.to_numpy()] = [f"s{s}" for s in g["seed"]]
+        df[f"_sigma_{law}"], df[f"_rep_{law}"], df[f"_weighted_{law}"] = sigma, rep, weighted
+    return df
+
+
+def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int) -> pd.DataFrame:
+    parts = []
+    n_sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
+    for law, key, x, sub in (("noise", "n_cells", "umis_per_cell", df),
+                             ("cells", "fraction", "n_cells", df[n_sizes >= 3])):
+        if sub.empty:
+            continue
+        keys = [*by, key]
+        table = laws.fit_table(sub, by=keys, x=x, law=law, sigma=f"_sigma_{law}",
+                               replicate=f"_rep_{law}", bootstrap=bootstrap, seed=seed)
+        agg = {"n_seeds": ("seed", "nunique"), "weighted": (f"_weighted_{law}", "any")}
+        if law == "cells":
+            agg["umis_per_cell"] = ("umis_per_cell", "mean")
+        if "estimator" in df.columns and "estimator" not in by:
+            agg["estimator"] = ("estimator", lambda s: ",".join(sorted(map(str, s.unique()))))
+        meta = sub.groupby(keys, dropna=False).agg(**agg).reset_index()
+        meta["weights"] = np.where(meta.pop("weighted"), "replicates", "none")
+        parts.append(table.merge(meta, on=keys, how="left"))
+    out = pd.concat(parts, ignore_index=True)
+    for c in ("fraction", "umis_per_cell"):
+        if c not in out:
+            out[c] = np.nan
+    out["n_cells"] = out["n_cells"].astype("Int64")
+    front = [*by, *(["estimator"] if "estimator" in out else []), "law", "n_cells", "fraction",
+             "umis_per_cell", "n_seeds", "weights", "n_points"]
+    back = ["r2", "rmse", "aic", "reliable", "flags", "error"]
+    for c in back:
+        if c not in out:
+            out[c] = np.nan
+    middle = [c for c in out.columns if c not in front and c not in back]
+    out["reliable"] = out["reliable"].fillna(False).astype(bool)
+    out["flags"] = out["flags"].fillna("")
+    out["error"] = out["error"].fillna("")
+    return out[front + middle + back]
+
+
+# --------------------------------------------------------------------------------------------
+# The report
+
+
+def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
+                 fits: pd.DataFrame | None = None, provenance: Mapping[str, Any] | None = None,
+                 by: Sequence[str] = DEFAULT_BY, title: str | None = None,
+                 dpi: int = 80) -> Path:
+    """Write a self-contained HTML report of a sweep to ``path`` (atomically) and return it.
+
+    ``fits`` is a :func:`fit_results` table (made here when None, e.g. pass one with bootstrap
+    intervals); the drawn curves are refits with the same weights. ``provenance`` is the run's
+    JSON-able record (version, config text and hash, seeds, dataset, times, ...). Figures are
+    PNG at ``dpi`` embedded as base64; nothing is loaded from the network.
+    """
+    by = _check(results, by)
+    df = _prepare(results, by)
+    fits = _fit(df, by, 0, 0) if fits is None else _check_fits(fits, by)
+    page = _Page(df, fits, dict(provenance or {}), by, dpi)
+    text = page.render(title)
+    return _write_atomic(Path(path), text)
+
+
+def _check_fits(fits: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    need = [*by, "law", "n_cells", "fraction", "u_bar", "u_bar_lo", "u_bar_hi", "I_max",
+            "I_max_lo", "I_max_hi", "reliable"]
+    missing = [c for c in need if c not in fits.columns]
+    if missing:
+        raise ValueError(f"the fits table lacks column(s) {missing}; make it with fit_results")
+    fits = fits.copy()
+    for c in ("flags", "error"):
+        fits[c] = fits[c].fillna("").astype(str) if c in fits else ""
+    fits["reliable"] = fits["reliable"].fillna(False).astype(bool)
+    fits["n_cells"] = pd.to_numeric(fits["n_cells"]).astype("Int64")
+    return fits
+
+
+def _write_atomic(path: Path, text: str) -> Path:
+    """Write next to ``path`` and move into place: readers see the old file or the new one."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
+    return path
+
+
+def _e(value: Any) -> str:
+    return html.escape(str(value), quote=True)
+
+
+def _num(v: Any) -> str:
+    """3 significant digits; thousands as integers with separators; a dash for NaN."""
+    try:
+        v = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    if math.isnan(v):
+        return "—"
+    if math.isinf(v):
+        return "∞" if v > 0 else "−∞"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
+
+
+def _interval(lo: Any, hi: Any) -> str:
+    return f"[{_num(lo)}, {_num(hi)}]"
+
+
+def _label(values: Sequence[Any]) -> str:
+    return " / ".join(map(str, values))
+
+
+def _mpl(text: Any) -> str:
+    """A string matplotlib shows literally (no mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
+def _png(fig, dpi: int, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi)
+    fig.clear()
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
+
+
+def _clip_y(fig, y: pd.Series) -> None:
+    """Keep the y axis on the data, so that a wide confidence band cannot flatten it."""
+    y = y[np.isfinite(y)]
+    if len(y):
+        lo, hi = min(float(y.min()), 0.0), float(y.max())
+        pad = 0.15 * (hi - lo) or 0.1
+        fig.axes[0].set_ylim(lo - pad, hi + pad)
+
+
+def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
+           classes: Sequence[str] | None = None) -> str:
+    """An HTML table; cells are HTML already (escape data with _e before)."""
+    head = "".join(f"<th>{h}</th>" for h in header)
+    body = []
+    for i, row in enumerate(rows):
+        cls = f' class="{classes[i]}"' if classes and classes[i] else ""
+        body.append(f"<tr{cls}>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>")
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(body)}</tbody></table>"
+
+
+def _status(row: Mapping[str, Any]) -> tuple[str, str]:
+    flags = [f for f in str(row.get("flags", "")).split(";") if f]
+    if "failed" in flags:
+        return "bad", '<span class="badge bad">failed</span>'
+    if row["reliable"]:
+        return "", '<span class="badge ok">reliable</span>'
+    return "warn", '<span class="badge warn">unreliable</span>'
+
+
+def _flags(row: Mapping[str, Any]) -> str:
+    text = _e(", ".join(f for f in str(row.get("flags", "")).split(";") if f and f != "failed"))
+    error = str(row.get("error", "") or "")
+    return text + (f'<div class="reason">{_e(error)}</div>' if error else "")
+
+
+class _Page:
+    """The sections of the report for one prepared results table and its fits."""
+
+    def __init__(self, df: pd.DataFrame, fits: pd.DataFrame, provenance: dict[str, Any],
+                 by: list[str], dpi: int):
+        self.df, self.by, self.dpi, self.prov = df, by, dpi, provenance
+        self.curve = "model" if "model" in by else by[-1]
+        self.panel = [c for c in by if c != self.curve]
+        self.noise = _labelled(fits[fits["law"] == "noise"], self.curve)
+        self.cells = _labelled(fits[fits["law"] == "cells"], self.curve)
+        # plotting copy: one depth per point (the mean over seeds)
+        plot_df = df[np.isfinite(df["umis_per_cell"]) & (df["umis_per_cell"] > 0)]
+        plot_df = plot_df.assign(umis_per_cell=plot_df.groupby(
+            [*by, "n_cells", "fraction"], dropna=False)["umis_per_cell"].transform("mean"))
+        self.plot_df = _labelled(plot_df, self.curve)
+        sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
+        self.noise_fits = _refit(df, [*by, "n_cells"], "noise")
+        self.cell_fits = _refit(df[sizes >= 3], [*by, "fraction"], "cells")
+
+    def _panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
+        """(name, rows) per panel: the groups of ``cols`` (default: by without the curve)."""
+        cols = self.panel if cols is None else cols
+        if not cols:
+            yield "all", frame
+            return
+        for key, g in frame.groupby(cols, sort=True, dropna=False):
+            yield _label(key if isinstance(key, tuple) else (key,)), g
+
+    # -- sections -------------------------------------------------------------------------
+
+    def render(self, title: str | None) -> str:
+        df = self.df
+        names = {c: sorted(map(str, df[c].unique())) for c in self.by}
+        title = title or "noisescale report: " + ", ".join(names.get("dataset", names[self.by[0]]))
+        sections = [("summary", "Noise law per group", self.summary()),
+                    ("curves", "Scaling curves", self.curves()),
+                    ("collapse", "Collapse", self.collapse()),
+                    ("cells", "Cell-number law", self.cell_law()),
+                    ("residuals", "Residuals", self.residuals()),
+                    ("data", "Measurements", self.measurements()),
+                    ("provenance", "Provenance", self.provenance())]
+        sections = [s for s in sections if s[2]]
+        toc = " · ".join(f'<a href="#{a}">{_e(h)}</a>' for a, h, _ in sections)
+        n_nan = int((~np.isfinite(df["mi"])).sum())
+        facts = [f"{len(df):,} jobs", *(f"{len(v)} {_e(c)}{'s' if len(v) != 1 else ''}"
+                                       for c, v in names.items()),
+                 f"{df['n_cells'].nunique()} training sizes",
+                 f"{df['fraction'].nunique()} depths", f"{df['seed'].nunique()} seeds"]
+        if n_nan:
+            facts.append(f'<span class="warn-text">{n_nan} jobs without MI (NaN)</span>')
+        stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        body = "".join(f'<section id="{a}"><h2>{_e(h)}</h2>{s}</section>'
+                       for a, h, s in sections)
+        return (f'<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
+                f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+                f"<title>{_e(title)}</title><style>{CSS}</style></head><body>"
+                f"<header><h1>{_e(title)}</h1><p>{' · '.join(facts)}</p>"
+                f'<p class="muted">noisescale {_e(_version(self.prov))} · written {stamp}</p>'
+                f"<nav>{toc}</nav></header>{body}</body></html>\n")
+
+    def summary(self) -> str:
+        t = self.noise
+        boot = "u_bar_boot_lo" in t and t["u_bar_boot_lo"].notna().any()
+        header = [*map(_e, self.by), "N cells", "ū (UMIs/cell) [95% CI]", "I_max (bits) [95% CI]",
+                  "u90", "R²", "points", "seeds", "status", "flags"]
+        rows, classes = [], []
+        for _, r in t.iterrows():
+            cls, badge = _status(r)
+            u = f"{_num(r['u_bar'])} {_interval(r['u_bar_lo'], r['u_bar_hi'])}"
+            i = f"{_num(r['I_max'])} {_interval(r['I_max_lo'], r['I_max_hi'])}"
+            if boot and pd.notna(r.get("u_bar_boot_lo")):
+                u += (f'<div class="muted">bootstrap '
+                      f'{_interval(r["u_bar_boot_lo"], r["u_bar_boot_hi"])}</div>')
+                i += (f'<div class="muted">bootstrap '
+                      f'{_interval(r["I_max_boot_lo"], r["I_max_boot_hi"])}</div>')
+            rows.append([*(_e(r[c]) for c in self.by), _num(r["n_cells"]), u, i,
+                         _num(r.get("u90")), _num(r.get("r2")), _e(r.get("n_points", "")),
+                         _e(r.get("n_seeds", "")), badge, _flags(r)])
+            classes.append(cls)
+        n_ok = int(t["reliable"].sum())
+        lead = (f"<p>{n_ok} of {len(t)} noise-law fits are reliable. ū is the depth at which "
+                "a representation holds I_max minus at most half a bit; u90 reaches 90 % of "
+                "I_max. Fits are weighted by the spread over seeds when there are replicates."
+                "</p>")
+        return lead + _table(header, rows, classes) + _glossary(t) + self.parameters()
+
+    def parameters(self) -> str:
+        figs = []
+        several = self.df["n_cells"].nunique() > 1
+        for name, g in self._panels(self.noise):
+            ok = g[np.isfinite(g[["u_bar_lo", "u_bar_hi", "I_max_lo", "I_max_hi"]]).all(axis=1)]
+            if ok.empty:
+                continue
+            fig = plot.parameter_comparison(ok, label=["_curve", "n_cells"] if several
+                                            else "_curve")
+            fig.axes[0].set_title(_mpl(name), fontsize="medium")
+            figs.append(_png(fig, self.dpi, f"ū and I_max, {name}"))
+        if not figs:
+            return ""
+        return ('<h3>ū against I_max</h3><p class="muted">Crosses mark unreliable fits.</p>'
+                f'<div class="figs">{"".join(figs)}</div>')
+
+    def curves(self) -> str:
+        out = []
+        for name, g in self._panels(self.plot_df):
+            figs = []
+            for n, gn in g.groupby("n_cells", sort=True):
+                fits = {}
+                for key, gc in gn.groupby(self.by, dropna=False):
+                    key = _key([*(key if isinstance(key, tuple) else (key,)), n])
+                    fits[gc["_curve"].iloc[0]] = self.noise_fits.get(key)
+                fig = plot.scaling_curves(gn, by=["_curve"], fits=fits,
+                                          title=f"{_mpl(name)}, N = {n:,} cells")
+                _clip_y(fig, gn.groupby(["_curve", "fraction"])["mi"].mean())
+                figs.append(_png(fig, self.dpi, f"scaling curves, {name}, N = {n}"))
+            out.append(f"<h3>{_e(name)}</h3><div class=\"figs\">{''.join(figs)}</div>")
+        return ('<p class="muted">Mean ± sd over seeds, the fitted noise law (weighted as in the '
+                "table) and its 95 % band; one panel per training size, one colour per "
+                f"{_e(self.curve)}.</p>" + "".join(out))
+
+    def collapse(self) -> str:
+        keys = [*self.by, "n_cells"]
+        fits = self.noise[self.noise["reliable"]].copy()
+        if fits.empty:
+            return "<p>No reliable noise-law fit: nothing to collapse.</p>"
+        fits["n_cells"] = fits["n_cells"].astype(self.df["n_cells"].dtype)
+        collapsed, rms = laws.collapse(self.plot_df, fits[[*keys, "u_bar", "I_max", "reliable"]],
+                                       by=keys)
+        collapsed = collapsed[collapsed["reliable"].fillna(False).astype(bool)]
+        colour = self.by if len(fits.groupby(self.by)) <= 10 else [self.curve]
+        collapsed["_colour"] = [_mpl(_label(v)) for v in collapsed[colour].itertuples(False)]
+        fig = plot.collapse_plot(collapsed, by="_colour", quality=rms)
+        return (f"<p>Collapse RMS deviation from x/(1+x): <b>{_num(rms)}</b> over the points "
+                f"of the {len(fits)} reliable fits (0 is a perfect collapse; depths are the "
+                "means over seeds).</p>" + _png(fig, self.dpi, "collapse"))
+
+    def cell_law(self) -> str:
+        t = self.cells
+        if t.empty:
+            return ""
+        header = [*map(_e, self.by), "q", "UMIs/cell", "N0 [95% CI]", "s [95% CI]",
+                  "I_∞ (bits) [95% CI]", "R²", "points", "status", "flags"]
+        rows, classes = [], []
+        for _, r in t.iterrows():
+            cls, badge = _status(r)
+            rows.append([*(_e(r[c]) for c in self.by), _num(r["fraction"]),
+                         _num(r["umis_per_cell"]),
+                         *(f"{_num(r[p])} {_interval(r[p + '_lo'], r[p + '_hi'])}"
+                           for p in ("N0", "s", "I_inf")),
+                         _num(r.get("r2")), _e(r.get("n_points", "")), badge, _flags(r)])
+            classes.append(cls)
+        figs = []
+        data = self.plot_df[self.plot_df["n_cells"] > 0]
+        depth = data.groupby([*self.by, "fraction"], dropna=False)["umis_per_cell"].transform(
+            "mean")
+        data = data.assign(depth=depth.round().astype(int) if (depth >= 10).all()
+                           else depth.round(2))
+        for name, g in self._panels(data, self.by):
+            fits = {}
+            for key, gd in g.groupby([*self.by, "fraction"], dropna=False):
+                fit = self.cell_fits.get(_key(key))
+                if _key(key) in self.cell_fits:
+                    fits[str(gd["depth"].iloc[0])] = fit
+            g = g[g["depth"].map(str).isin(fits)]
+            if g.empty:
+                continue
+            fig = plot.scaling_curves(g, by=["depth"], x="n_cells", law="cells", fits=fits,
+                                      title=_mpl(name))
+            fig.axes[0].legend(title="UMIs per cell", fontsize="small", frameon=False)
+            _clip_y(fig, g.groupby(["depth", "n_cells"])["mi"].mean())
+            figs.append(_png(fig, self.dpi, f"cell-number curves, {name}"))
+        return ("<p>I(N) = I_∞ − (N/N0)^(−s) fitted at each depth, one colour per depth.</p>"
+                + _table(header, rows, classes) + f'<div class="figs">{"".join(figs)}</div>')
+
+    def residuals(self) -> str:
+        figs = []
+        several = self.df["n_cells"].nunique() > 1
+        for name, g in self._panels(self.noise):
+            fits = {}
+            for _, r in g.iterrows():
+                fit = self.noise_fits.get(_key(r[c] for c in [*self.by, "n_cells"]))
+                if fit is not None:
+                    label = r["_curve"] + (f", N = {r['n_cells']:,}" if several else "")
+                    fits[label] = fit
+            if fits:
+                fig = plot.residuals(fits)
+                fig.axes[0].set_title(_mpl(name), fontsize="medium")
+                figs.append(_png(fig, self.dpi, f"residuals, {name}"))
+        if not figs:
+            return ""
+        return ('<p class="muted">Data minus the fitted noise law; a trend means the law '
+                f'misses the shape.</p><div class="figs">{"".join(figs)}</div>')
+
+    def measurements(self) -> str:
+        keys = [*self.by, "n_cells", "fraction"]
+        agg = self.df.groupby(keys, sort=True, dropna=False).agg(
+            u=("umis_per_cell", "mean"), mean=("mi", "mean"), sd=("mi", "std"),
+            n=("mi", lambda s: int(np.isfinite(s).sum())), jobs=("mi", "size"))
+        rows, classes = [], []
+        for key, r in agg.iterrows():
+            missing = int(r["jobs"] - r["n"])
+            rows.append([*(_e(v) for v in key[:-2]), _num(key[-2]), _num(key[-1]), _num(r["u"]),
+                         f"{_num(r['mean'])} ± {_num(r['sd'])}",
+                         f"{int(r['n'])}" + (f" ({missing} NaN)" if missing else "")])
+            classes.append("warn" if missing else "")
+        header = [*map(_e, self.by), "N cells", "q", "UMIs/cell", "MI (bits), mean ± sd",
+                  "seeds"]
+        return (f"<details><summary>{len(agg):,} points from {len(self.df):,} jobs: mean "
+                "± sd over seeds</summary>" + _table(header, rows, classes) + "</details>")
+
+    def provenance(self) -> str:
+        parts = []
+        cols = [c for c in TIMINGS if c in self.df]
+        if cols:
+            by_model = self.df.groupby(self.curve)
+            t = by_model[cols].sum()
+            t["total"] = t.sum(axis=1)
+            jobs = by_model.size()
+            t.loc["all"], jobs.loc["all"] = t.sum(), jobs.sum()
+            rows = [[_e(k), f"{int(jobs[k]):,}", *(_num(v) for v in r)] for k, r in t.iterrows()]
+            parts.append("<h3>Job time (seconds, summed over jobs)</h3>" + _table(
+                [_e(self.curve), "jobs", *(c.replace("_seconds", "") for c in cols), "total"],
+                rows))
+        if not self.prov:
+            return "".join(parts) + "<p>No provenance was given.</p>"
+        items, long = [], []
+        for k, v in self.prov.items():
+            if isinstance(v, str) and ("\n" in v or len(v) > 120):
+                long.append(f"<h3>{_e(k)}</h3><pre>{_e(v)}</pre>")
+            elif isinstance(v, (dict, list, tuple)):
+                text = json.dumps(v, default=str)
+                if len(text) > 80:
+                    text = json.dumps(v, indent=1, default=str)
+                    items.append([_e(k), f"<pre>{_e(text)}</pre>"])
+                else:
+                    items.append([_e(k), _e(text)])
+            else:
+                items.append([_e(k), _e(v)])
+        return "".join(parts) + "<h3>Run</h3>" + _table(["item", "value"], items) + "".join(long)
+
+
+def _labelled(frame: pd.DataFrame, curve: str) -> pd.DataFrame:
+    """A copy with ``_curve``: the curve column as matplotlib shows it literally."""
+    frame = frame.reset_index(drop=True).copy()
+    frame["_curve"] = frame[curve].map(_mpl)
+    return frame
+
+
+def _key(values) -> tuple:
+    """A group key with numpy scalars as Python numbers, to match keys across tables."""
+    return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
+
+
+def _refit(df: pd.DataFrame, keys: list[str], law: str) -> dict[tuple, laws.LawFit | None]:
+    """The fits of the table as LawFit objects (for curves and residuals); None if failed."""
+    fitter, x = ((laws.fit_noise_law, "umis_per_cell") if law == "noise"
+                 else (laws.fit_cell_law, "n_cells"))
+    out: dict[tuple, laws.LawFit | None] = {}
+    for key, g in df.groupby(keys, dropna=False):
+        try:
+            out[_key(key)] = fitter(g[x].to_numpy(float), g["mi"].to_numpy(),
+                                    sigma=g[f"_sigma_{law}"].to_numpy())
+        except (ValueError, RuntimeError):
+            out[_key(key)] = None
+    return out
+
+
+def _version(prov: Mapping[str, Any]) -> str:
+    for k in ("noisescale_version", "version", "noisescale"):
+        if isinstance(prov.get(k), str):
+            return prov[k]
+    from . import __version__
+
+    return __version__
+
+
+def _glossary(t: pd.DataFrame) -> str:
+    seen = {f for flags in t["flags"] for f in str(flags).split(";") if f}
+    notes = [f"<li><b>{_e(f)}</b>: {_e(n)}</li>" for f, n in FLAG_NOTES.items() if f in seen]
+    if not notes:
+        return ""
+    return ("<p class=\"muted\">Flags (failed and the first five make a fit unreliable):</p>"
+            f'<ul class="muted">{"".join(notes)}</ul>')
+
+
+CSS = """
+body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d2126;
+margin:0 auto;max-width:1500px;padding:0 1.5rem 3rem}
+header{border-bottom:1px solid #d8dde3;margin-bottom:1rem}h1{font-size:1.5rem;margin:1.2rem 0 .3rem}
+h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #eceff2}h3{font-size:1rem}
+nav a{color:#2060a0;text-decoration:none}.muted{color:#68707a;font-size:.92em}
+table{border-collapse:collapse;margin:.5rem 0;font-size:.9em}
+th,td{border:1px solid #dde2e7;padding:.25rem .5rem;text-align:left;vertical-align:top}
+th{background:#f3f5f7}td{font-variant-numeric:tabular-nums}
+tr.warn td{background:#fff8e6}tr.bad td{background:#fdecec}
+.badge{border-radius:3px;padding:0 .4rem;font-size:.85em;white-space:nowrap}
+.badge.ok{background:#dff3e4;color:#1b6b34}.badge.warn{background:#ffe9b3;color:#7a5300}
+.badge.bad{background:#f8c9c9;color:#8a1c1c}.reason{color:#8a1c1c;font-size:.9em}
+.warn-text{color:#7a5300}.figs{display:flex;flex-wrap:wrap;gap:.6rem}
+.figs img,section>img{max-width:100%;height:auto;border:1px solid #eceff2}
+pre{background:#f6f8fa;padding:.6rem;overflow:auto;max-height:30rem;font-size:.85em}
+details summary{cursor:pointer;margin:.4rem 0}
+"""
+
+
+__all__ = ["fit_results", "write_report"]
