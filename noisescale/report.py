@@ -46,19 +46,24 @@ FLAG_NOTES = {
 
 
 def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootstrap: int = 0,
-                seed: int = 0) -> pd.DataFrame:
+                seed: int = 0, weights: str = "none") -> pd.DataFrame:
     """Fit the scaling laws to a sweep's results table; one row per fitted curve.
 
     ``law == "noise"``: MI against ``umis_per_cell`` for each group of ``by`` and each
     ``n_cells``. ``law == "cells"``: MI against ``n_cells`` for each group and thinning
     ``fraction`` (its mean ``umis_per_cell`` alongside), only for groups with at least three
-    distinct ``n_cells``. With several seeds per point the fits are weighted by the spread of
-    the replicates and ``bootstrap`` resamples whole seeds; with one seed they are unweighted
-    and the bootstrap resamples points. Columns not applying to a law are NaN; a curve that
-    cannot be fitted has the flag ``failed`` and its reason in ``error``.
+    distinct ``n_cells``. ``bootstrap`` refits resample whole seeds when a curve has several,
+    points otherwise. Fits are unweighted unless ``weights="replicates"``: weights from the
+    spread over seeds at each point, which needs many seeds (with 3 to 5 the 95 % intervals
+    hold the truth in only 60-90 % of simulated sweeps, against ~95 % unweighted). Columns
+    not applying to a law are NaN; a curve that cannot be fitted has the flag ``failed`` and
+    its reason in ``error``.
     """
     by = _check(results, by)
-    return _fit(_prepare(results, by), by, bootstrap, seed)
+    if weights not in ("none", "replicates"):
+        raise ValueError(f"weights must be 'none' or 'replicates', got {weights!r}")
+    with np.errstate(all="ignore"):  # intervals of poorly determined fits overflow to inf
+        return _fit(_prepare(results, by), by, bootstrap, seed, weights == "replicates")
 
 
 def _check(results: pd.DataFrame, by: Sequence[str]) -> list[str]:
@@ -106,7 +111,8 @@ def _prepare(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df
 
 
-def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int) -> pd.DataFrame:
+def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
+         weighted: bool) -> pd.DataFrame:
     parts = []
     n_sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
     for law, key, x, sub in (("noise", "n_cells", "umis_per_cell", df),
@@ -114,9 +120,11 @@ def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int) -> pd.DataF
         if sub.empty:
             continue
         keys = [*by, key]
-        table = laws.fit_table(sub, by=keys, x=x, law=law, sigma=f"_sigma_{law}",
+        table = laws.fit_table(sub, by=keys, x=x, law=law,
+                               sigma=f"_sigma_{law}" if weighted else None,
                                replicate=f"_rep_{law}", bootstrap=bootstrap, seed=seed)
-        agg = {"n_seeds": ("seed", "nunique"), "weighted": (f"_weighted_{law}", "any")}
+        agg = {"n_seeds": ("seed", "nunique"),
+               "weighted": (f"_weighted_{law}", "any" if weighted else lambda s: False)}
         if law == "cells":
             agg["umis_per_cell"] = ("umis_per_cell", "mean")
         if "estimator" in df.columns and "estimator" not in by:
@@ -136,7 +144,7 @@ def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int) -> pd.DataF
         if c not in out:
             out[c] = np.nan
     middle = [c for c in out.columns if c not in front and c not in back]
-    out["reliable"] = out["reliable"].fillna(False).astype(bool)
+    out["reliable"] = out["reliable"].eq(True)
     out["flags"] = out["flags"].fillna("")
     out["error"] = out["error"].fillna("")
     return out[front + middle + back]
@@ -152,16 +160,18 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
                  dpi: int = 80) -> Path:
     """Write a self-contained HTML report of a sweep to ``path`` (atomically) and return it.
 
-    ``fits`` is a :func:`fit_results` table (made here when None, e.g. pass one with bootstrap
-    intervals); the drawn curves are refits with the same weights. ``provenance`` is the run's
-    JSON-able record (version, config text and hash, seeds, dataset, times, ...). Figures are
-    PNG at ``dpi`` embedded as base64; nothing is loaded from the network.
+    ``fits`` is a :func:`fit_results` table (made here, unweighted, when None; pass one e.g.
+    with bootstrap intervals); the drawn curves are refits with the weights it names.
+    ``provenance`` is the run's JSON-able record (version, config text and hash, seeds,
+    dataset, times, ...). Figures are PNG at ``dpi`` embedded as base64; nothing is loaded
+    from the network.
     """
     by = _check(results, by)
     df = _prepare(results, by)
-    fits = _fit(df, by, 0, 0) if fits is None else _check_fits(fits, by)
-    page = _Page(df, fits, dict(provenance or {}), by, dpi)
-    text = page.render(title)
+    fits = _check_fits(fits, by) if fits is not None else None
+    with np.errstate(all="ignore"):  # bands of poorly determined fits overflow harmlessly
+        fits = _fit(df, by, 0, 0, False) if fits is None else fits
+        text = _Page(df, fits, dict(provenance or {}), by, dpi).render(title)
     return _write_atomic(Path(path), text)
 
 
@@ -174,8 +184,9 @@ def _check_fits(fits: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     fits = fits.copy()
     for c in ("flags", "error"):
         fits[c] = fits[c].fillna("").astype(str) if c in fits else ""
-    fits["reliable"] = fits["reliable"].fillna(False).astype(bool)
+    fits["reliable"] = fits["reliable"].eq(True)
     fits["n_cells"] = pd.to_numeric(fits["n_cells"]).astype("Int64")
+    fits["weights"] = fits["weights"].fillna("none") if "weights" in fits else "none"
     return fits
 
 
@@ -285,8 +296,8 @@ class _Page:
             [*by, "n_cells", "fraction"], dropna=False)["umis_per_cell"].transform("mean"))
         self.plot_df = _labelled(plot_df, self.curve)
         sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
-        self.noise_fits = _refit(df, [*by, "n_cells"], "noise")
-        self.cell_fits = _refit(df[sizes >= 3], [*by, "fraction"], "cells")
+        self.noise_fits = _refit(df, self.noise, [*by, "n_cells"], "noise")
+        self.cell_fits = _refit(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
 
     def _panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
         """(name, rows) per panel: the groups of ``cols`` (default: by without the curve)."""
@@ -348,11 +359,12 @@ class _Page:
                          _num(r.get("u90")), _num(r.get("r2")), _e(r.get("n_points", "")),
                          _e(r.get("n_seeds", "")), badge, _flags(r)])
             classes.append(cls)
-        n_ok = int(t["reliable"].sum())
+        n_ok, n_w = int(t["reliable"].sum()), int((t["weights"] == "replicates").sum())
+        weights = (f"{n_w} fits are weighted by the spread over seeds" if n_w
+                   else "Fits are unweighted least squares")
         lead = (f"<p>{n_ok} of {len(t)} noise-law fits are reliable. ū is the depth at which "
                 "a representation holds I_max minus at most half a bit; u90 reaches 90 % of "
-                "I_max. Fits are weighted by the spread over seeds when there are replicates."
-                "</p>")
+                f"I_max. {weights}; intervals are 95 % t-intervals.</p>")
         return lead + _table(header, rows, classes) + _glossary(t) + self.parameters()
 
     def parameters(self) -> str:
@@ -385,8 +397,8 @@ class _Page:
                 _clip_y(fig, gn.groupby(["_curve", "fraction"])["mi"].mean())
                 figs.append(_png(fig, self.dpi, f"scaling curves, {name}, N = {n}"))
             out.append(f"<h3>{_e(name)}</h3><div class=\"figs\">{''.join(figs)}</div>")
-        return ('<p class="muted">Mean ± sd over seeds, the fitted noise law (weighted as in the '
-                "table) and its 95 % band; one panel per training size, one colour per "
+        return ('<p class="muted">Mean ± sd over seeds, the fitted noise law of the table and '
+                "its 95 % band; one panel per training size, one colour per "
                 f"{_e(self.curve)}.</p>" + "".join(out))
 
     def collapse(self) -> str:
@@ -397,7 +409,7 @@ class _Page:
         fits["n_cells"] = fits["n_cells"].astype(self.df["n_cells"].dtype)
         collapsed, rms = laws.collapse(self.plot_df, fits[[*keys, "u_bar", "I_max", "reliable"]],
                                        by=keys)
-        collapsed = collapsed[collapsed["reliable"].fillna(False).astype(bool)]
+        collapsed = collapsed[collapsed["reliable"].eq(True)]
         colour = self.by if len(fits.groupby(self.by)) <= 10 else [self.curve]
         collapsed["_colour"] = [_mpl(_label(v)) for v in collapsed[colour].itertuples(False)]
         fig = plot.collapse_plot(collapsed, by="_colour", quality=rms)
@@ -522,15 +534,18 @@ def _key(values) -> tuple:
     return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
 
 
-def _refit(df: pd.DataFrame, keys: list[str], law: str) -> dict[tuple, laws.LawFit | None]:
-    """The fits of the table as LawFit objects (for curves and residuals); None if failed."""
+def _refit(df: pd.DataFrame, fits: pd.DataFrame, keys: list[str],
+           law: str) -> dict[tuple, laws.LawFit | None]:
+    """The curves of the fits table as LawFit objects (for the figures), with the weights it
+    names; None where the fit fails."""
     fitter, x = ((laws.fit_noise_law, "umis_per_cell") if law == "noise"
                  else (laws.fit_cell_law, "n_cells"))
+    weighted = {_key(r[keys]): r["weights"] == "replicates" for _, r in fits.iterrows()}
     out: dict[tuple, laws.LawFit | None] = {}
     for key, g in df.groupby(keys, dropna=False):
+        sigma = g[f"_sigma_{law}"].to_numpy() if weighted.get(_key(key)) else None
         try:
-            out[_key(key)] = fitter(g[x].to_numpy(float), g["mi"].to_numpy(),
-                                    sigma=g[f"_sigma_{law}"].to_numpy())
+            out[_key(key)] = fitter(g[x].to_numpy(float), g["mi"].to_numpy(), sigma=sigma)
         except (ValueError, RuntimeError):
             out[_key(key)] = None
     return out
