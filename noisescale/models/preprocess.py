@@ -14,6 +14,8 @@ import numpy as np
 import scipy.sparse as sp
 
 DEFAULT_N_GENES = 2000
+#: loess spans tried in turn by :func:`select_hvg` (scanpy's default first).
+LOESS_SPANS = (0.3, 0.5, 1.0)
 
 
 def select_hvg(X: sp.csr_matrix, n_top_genes: int) -> np.ndarray:
@@ -26,15 +28,22 @@ def select_hvg(X: sp.csr_matrix, n_top_genes: int) -> np.ndarray:
     if expressed.size <= n_top_genes:
         return expressed.astype(np.int64)
     adata = ad.AnnData(X[:, expressed])
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # scanpy's notes on flavors and copies
-            hvg = sc.pp.highly_variable_genes(adata, flavor="seurat_v3",
-                                              n_top_genes=n_top_genes, inplace=False)
-    except (ValueError, RuntimeError) as err:  # skmisc's loess fails on too few cells
+    # seurat_v3 fits a loess of log variance on log mean (span 0.3). At very low depth many
+    # genes share the same few mean values and skmisc's loess can turn singular; a wider span
+    # smooths over those ties, so it is tried before giving up.
+    for span in LOESS_SPANS:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # scanpy's notes on flavors and copies
+                hvg = sc.pp.highly_variable_genes(adata, flavor="seurat_v3", span=span,
+                                                  n_top_genes=n_top_genes, inplace=False)
+            break
+        except (ValueError, RuntimeError) as err:  # skmisc's loess fails on too few cells
+            error = err
+    else:
         raise ValueError(f"could not rank highly variable genes (seurat_v3) on {X.shape[0]} "
-                         f"cells: {err}; use more cells, or n_top_genes >= {expressed.size} "
-                         f"to keep every expressed gene") from err
+                         f"cells: {error}; use more cells, or n_top_genes >= {expressed.size} "
+                         f"to keep every expressed gene") from error
     mask = np.asarray(hvg["highly_variable"], dtype=bool)
     chosen = np.sort(expressed[mask]).astype(np.int64)
     assert chosen.size == n_top_genes and chosen.max() < n_genes
