@@ -188,10 +188,11 @@ class _Model:
         key = key[first]
         cell, gene = key // G, key % G
         if o.likelihood == "nb" and o.dispersion > 0:
+            prop = self.base[types[cell], gene]
             pi = self.p_index[gene]
-            mu = scale[cell] * np.where(pi < 0, self.base[types[cell], gene],
-                                        w[cell, np.maximum(pi, 0)])
-            x = mu * self.phi[gene]
+            module = np.flatnonzero(pi >= 0)
+            prop[module] = w[cell[module], pi[module]]
+            x = scale[cell] * prop * self.phi[gene]
             accept = np.where(x > 1e-12, np.log1p(x) / np.maximum(x, 1e-300), 1.0)
             k = rng.binomial(count, np.minimum(accept, 1.0))
             sizes = rng.logseries(np.minimum(np.repeat(x / (1 + x), k), 1 - 1e-12))
