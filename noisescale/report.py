@@ -157,7 +157,7 @@ def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
 def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
                  fits: pd.DataFrame | None = None, provenance: Mapping[str, Any] | None = None,
                  by: Sequence[str] = DEFAULT_BY, title: str | None = None,
-                 dpi: int = 80) -> Path:
+                 dpi: int = 90) -> Path:
     """Write a self-contained HTML report of a sweep to ``path`` (atomically) and return it.
 
     ``fits`` is a :func:`fit_results` table (made here, unweighted, when None; pass one e.g.
@@ -376,7 +376,12 @@ class _Page:
                 continue
             fig = plot.parameter_comparison(ok, label=["_curve", "n_cells"] if several
                                             else "_curve")
-            fig.axes[0].set_title(_mpl(name), fontsize="medium")
+            ax = fig.axes[0]
+            lo, hi = ax.get_xlim()
+            if hi < 10 * lo:  # at least a decade, so that the log ticks stay legible
+                mid = math.sqrt(lo * hi)
+                ax.set_xlim(mid / math.sqrt(10), mid * math.sqrt(10))
+            ax.set_title(_mpl(name), fontsize="medium")
             figs.append(_png(fig, self.dpi, f"ū and I_max, {name}"))
         if not figs:
             return ""
@@ -388,10 +393,13 @@ class _Page:
         for name, g in self._panels(self.plot_df):
             figs = []
             for n, gn in g.groupby("n_cells", sort=True):
-                fits = {}
+                fits, labels = {}, gn["_curve"].copy()
                 for key, gc in gn.groupby(self.by, dropna=False):
                     key = _key([*(key if isinstance(key, tuple) else (key,)), n])
-                    fits[gc["_curve"].iloc[0]] = self.noise_fits.get(key)
+                    shown, suffix = self._shown(self.noise, key, self.noise_fits)
+                    labels[gc.index] = label = gc["_curve"].iloc[0] + suffix
+                    fits[label] = shown
+                gn = gn.assign(_curve=labels)
                 fig = plot.scaling_curves(gn, by=["_curve"], fits=fits,
                                           title=f"{_mpl(name)}, N = {n:,} cells")
                 _clip_y(fig, gn.groupby(["_curve", "fraction"])["mi"].mean())
@@ -399,7 +407,22 @@ class _Page:
             out.append(f"<h3>{_e(name)}</h3><div class=\"figs\">{''.join(figs)}</div>")
         return ('<p class="muted">Mean ± sd over seeds, the fitted noise law of the table and '
                 "its 95 % band; one panel per training size, one colour per "
-                f"{_e(self.curve)}.</p>" + "".join(out))
+                f"{_e(self.curve)}. No curve is drawn where the fit failed or its parameters "
+                "are not determined by the data (flat, few_points, at_bound).</p>"
+                + "".join(out))
+
+    def _shown(self, table: pd.DataFrame, key: tuple,
+               fits: dict[tuple, laws.LawFit | None]) -> tuple[laws.LawFit | None, str]:
+        """The fit to draw for a curve (None: points only) and its legend suffix."""
+        keys = [*self.by, "n_cells" if table is self.noise else "fraction"]
+        rows = table[np.logical_and.reduce([table[c].eq(v) for c, v in zip(keys, key)])]
+        if rows.empty:
+            return None, ""
+        r = rows.iloc[0]
+        undetermined = set(str(r["flags"]).split(";")) & {"failed", "flat", "few_points",
+                                                            "at_bound"}
+        fit = None if undetermined else fits.get(key)
+        return fit, "" if r["reliable"] else " (unreliable)"
 
     def collapse(self) -> str:
         keys = [*self.by, "n_cells"]
@@ -441,9 +464,9 @@ class _Page:
         for name, g in self._panels(data, self.by):
             fits = {}
             for key, gd in g.groupby([*self.by, "fraction"], dropna=False):
-                fit = self.cell_fits.get(_key(key))
                 if _key(key) in self.cell_fits:
-                    fits[str(gd["depth"].iloc[0])] = fit
+                    fits[str(gd["depth"].iloc[0])] = self._shown(self.cells, _key(key),
+                                                                 self.cell_fits)[0]
             g = g[g["depth"].map(str).isin(fits)]
             if g.empty:
                 continue
@@ -461,7 +484,8 @@ class _Page:
         for name, g in self._panels(self.noise):
             fits = {}
             for _, r in g.iterrows():
-                fit = self.noise_fits.get(_key(r[c] for c in [*self.by, "n_cells"]))
+                fit = self._shown(self.noise, _key(r[c] for c in [*self.by, "n_cells"]),
+                                  self.noise_fits)[0]
                 if fit is not None:
                     label = r["_curve"] + (f", N = {r['n_cells']:,}" if several else "")
                     fits[label] = fit
@@ -583,7 +607,8 @@ tr.warn td{background:#fff8e6}tr.bad td{background:#fdecec}
 .badge.ok{background:#dff3e4;color:#1b6b34}.badge.warn{background:#ffe9b3;color:#7a5300}
 .badge.bad{background:#f8c9c9;color:#8a1c1c}.reason{color:#8a1c1c;font-size:.9em}
 .warn-text{color:#7a5300}.figs{display:flex;flex-wrap:wrap;gap:.6rem}
-.figs img,section>img{max-width:100%;height:auto;border:1px solid #eceff2}
+.figs img{width:min(100%,470px);height:auto;border:1px solid #eceff2}
+section>img{max-width:100%;height:auto;border:1px solid #eceff2}
 pre{background:#f6f8fa;padding:.6rem;overflow:auto;max-height:30rem;font-size:.85em}
 details summary{cursor:pointer;margin:.4rem 0}
 """
