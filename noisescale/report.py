@@ -62,6 +62,9 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     by = _check(results, by)
     if weights not in ("none", "replicates"):
         raise ValueError(f"weights must be 'none' or 'replicates', got {weights!r}")
+    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) \
+            or bootstrap < 0:
+        raise ValueError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
     with np.errstate(all="ignore"):  # intervals of poorly determined fits overflow to inf
         return _fit(_prepare(results, by), by, bootstrap, seed, weights == "replicates")
 
@@ -430,15 +433,16 @@ class _Page:
         if fits.empty:
             return "<p>No reliable noise-law fit: nothing to collapse.</p>"
         fits["n_cells"] = fits["n_cells"].astype(self.df["n_cells"].dtype)
-        collapsed, rms = laws.collapse(self.plot_df, fits[[*keys, "u_bar", "I_max", "reliable"]],
-                                       by=keys)
+        u = self.df["umis_per_cell"]
+        collapsed, rms = laws.collapse(self.df[np.isfinite(u) & (u > 0)],
+                                       fits[[*keys, "u_bar", "I_max", "reliable"]], by=keys)
         collapsed = collapsed[collapsed["reliable"].eq(True)]
         colour = self.by if len(fits.groupby(self.by)) <= 10 else [self.curve]
         collapsed["_colour"] = [_mpl(_label(v)) for v in collapsed[colour].itertuples(False)]
         fig = plot.collapse_plot(collapsed, by="_colour", quality=rms)
         return (f"<p>Collapse RMS deviation from x/(1+x): <b>{_num(rms)}</b> over the points "
-                f"of the {len(fits)} reliable fits (0 is a perfect collapse; depths are the "
-                "means over seeds).</p>" + _png(fig, self.dpi, "collapse"))
+                f"of the {len(fits)} reliable fits (0 is a perfect collapse).</p>"
+                + _png(fig, self.dpi, "collapse"))
 
     def cell_law(self) -> str:
         t = self.cells

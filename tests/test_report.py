@@ -175,7 +175,8 @@ def test_report_handles_degenerate_tables(tmp_path):
 
 
 def test_report_groups_by_other_columns(tmp_path, table):
-    sub = table[table["signal"] == "protein"].drop(columns=["fit_seconds", "embed_seconds"])
+    sub = table[(table["signal"] == "protein") & (table["n_cells"] == 8000)]
+    sub = sub.drop(columns=["fit_seconds", "embed_seconds"])
     text = report.write_report(sub, tmp_path / "r.html", by=["model"]).read_text()
     assert_self_contained(text)
     assert "Job time" in text and "vae &lt;&amp;&gt;" in text
@@ -193,6 +194,8 @@ def test_errors_name_the_problem(tmp_path, table):
         report.write_report(table.drop(columns="signal"), tmp_path / "r.html")
     with pytest.raises(ValueError, match="grouping"):
         report.fit_results(table, by=())
+    with pytest.raises(ValueError, match="bootstrap"):
+        report.fit_results(table, bootstrap=-1)
     with pytest.raises(ValueError, match="fitted over"):
         report.fit_results(table, by=("model", "n_cells"))
     with pytest.raises(ValueError, match="fits table lacks"):
