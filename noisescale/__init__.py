@@ -9,6 +9,9 @@ mutual-information estimators (KSG, Ross's discrete estimator, latent MI) live i
 :mod:`noisescale.mi`, the representation models (PCA, random projection, VAE, transformer) in
 :mod:`noisescale.models`, the scaling laws in :mod:`noisescale.laws` (fits, collapse, comparisons,
 budget plans) and their figures in :mod:`noisescale.plot`.
+
+:mod:`noisescale.simulate` generates count datasets with a known latent state, at any size
+(CLI: ``noisescale simulate``).
 """
 
 from __future__ import annotations
