@@ -34,6 +34,19 @@ def seeded(seed: int, device):
         yield
 
 
+@contextlib.contextmanager
+def torch_threads(threads: int):
+    """torch's intra-op thread count set to ``threads`` inside, restored on exit."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
 def split_indices(n: int, fraction: float, seed: int, stream: int):
     """Seeded split of range(n) into (kept, held) with round(n * fraction) held, both sorted."""
     if not 0 < fraction < 1:

@@ -213,6 +213,7 @@ def _run_thin(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from . import __version__
+    from .sweep.cli import add_commands as add_sweep_commands
 
     parser = argparse.ArgumentParser(
         prog="noisescale",
@@ -222,6 +223,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     _add_simulate(sub)
     _add_thin(sub)
+    add_sweep_commands(sub, _positive_int)
     return parser
 
 
@@ -243,10 +245,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     previous = {s: signal.signal(s, stop) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         return args.run(args)
-    except (KeyboardInterrupt, Cancelled):
-        print(f"noisescale {args.command}: interrupted; no output was written", file=sys.stderr)
+    except (KeyboardInterrupt, Cancelled) as e:
+        print(f"noisescale {args.command}: interrupted; {e or 'no output was written'}",
+              file=sys.stderr)
         return 130
-    except (ValueError, KeyError, TypeError, OSError) as e:
+    except (ValueError, KeyError, TypeError, OSError, RuntimeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f"noisescale {args.command}: error: {message}", file=sys.stderr)
         return 1

@@ -1,0 +1,447 @@
+"""The sweep configuration: a TOML file (or dict) checked completely before any work starts.
+
+Every table and key is documented in :data:`CONFIG_REFERENCE` (also printed by
+``noisescale run --help-config``). Unknown keys are errors, so a misspelt option never passes
+silently; every error names the offending key and what it accepts.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import numbers
+import os
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+CONFIG_REFERENCE = """\
+# A noisescale sweep. Paths are relative to this file.
+
+[dataset]
+path = "cells.h5ad"        # required: .h5ad (or .zarr) with raw UMI counts
+name = "cells"             # label in the results (default: the file name without suffix)
+layer = "counts"           # counts in layers[...] (default: X)
+filter = { Valid = 1 }     # optional: keep only cells whose obs columns equal these values
+
+[split]
+test_fraction = 0.2        # held-out cells (or n_test = 1000)
+stratify = "cell_type"     # optional obs column: same proportions in both sets
+seed = 0                   # the split is made once, with this seed
+
+[sweep]
+fractions = [1.0, 0.5, 0.2, 0.1, 0.05]  # thinning fractions q, or instead:
+# umis_per_cell = [2000, 1000, 500]     # target mean UMIs per cell (converted to fractions)
+n_cells = [500, 1000]      # training cells N (nested subsets of the training pool); "all" = pool
+seeds = [0, 1, 2]          # replicates: thinning, subsampling, model and estimator seeds
+
+[[models]]                 # one table per model; keys other than name/label go to the model
+name = "pca"               # pca, random_projection, vae, transformer
+label = "pca"              # name in the results (default: name); must be unique
+# n_dims = 16, max_seconds = 120, ...
+
+[[signals]]                # one table per auxiliary signal
+name = "cell_type"         # label in the results (default: the column or key)
+kind = "categorical"       # categorical | continuous | clone_pairs | spatial_neighbor | time
+column = "cell_type"       # categorical, time: an obs column
+# key = "protein"          # continuous: an obsm key (or columns = ["a", "b"] of obs)
+# transform = "log1p"      # continuous: log1p (default) or none
+# clone_key = "X_clone"    # clone_pairs: obsm clone-membership matrix or obs column of clone ids
+# time_column = "time_info"  # clone_pairs: obs time; early = 2, late = 6 (default: min, max)
+# key = "spatial", k = 5   # spatial_neighbor: obsm coordinates, pair with one of k neighbours
+estimator = "ross"         # categorical: ross | lmi; others: ksg | lmi
+
+[estimator]
+k = 3                      # KSG / Ross neighbour rank
+lmi = { latent_dim = 8 }   # options of noisescale.mi.lmi
+
+[run]
+output = "results"         # output directory (jobs/, results.csv, fits.csv, report.html)
+executor = "local"         # local | dask
+workers = 0                # local: processes (0 = one per core); dask: LocalCluster workers
+threads_per_worker = 1     # BLAS/torch/OpenMP threads of each job
+scheduler = ""             # dask: scheduler address (empty: start a LocalCluster)
+keep_cache = false         # keep the thinned matrices in output/cache after the run
+"""
+
+SIGNAL_KINDS = ("categorical", "continuous", "clone_pairs", "spatial_neighbor", "time")
+_SIGNAL_KEYS = {
+    "categorical": {"column"},
+    "continuous": {"key", "columns", "transform"},
+    "clone_pairs": {"clone_key", "time_column", "early", "late"},
+    "spatial_neighbor": {"key", "k"},
+    "time": {"column"},
+}
+_TABLES = {"dataset", "split", "sweep", "models", "signals", "estimator", "run"}
+
+
+class ConfigError(ValueError):
+    """A sweep configuration that cannot run; the message names the key."""
+
+
+@dataclass(frozen=True)
+class DatasetSpec:
+    path: str
+    name: str
+    layer: str | None = None
+    filter: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class SplitSpec:
+    test_fraction: float | None = 0.2
+    n_test: int | None = None
+    stratify: str | None = None
+    seed: int = 0
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    fractions: tuple[float, ...] | None
+    umis_per_cell: tuple[float, ...] | None
+    n_cells: tuple[int | str, ...]
+    seeds: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    label: str
+    params: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class SignalSpec:
+    name: str
+    kind: str
+    estimator: str
+    options: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    output: str = "results"
+    executor: str = "local"
+    workers: int = 0
+    threads_per_worker: int = 1
+    scheduler: str = ""
+    keep_cache: bool = False
+
+
+@dataclass(frozen=True)
+class SweepConfig:
+    """A validated sweep configuration (see :data:`CONFIG_REFERENCE`)."""
+
+    dataset: DatasetSpec
+    split: SplitSpec
+    sweep: SweepSpec
+    models: tuple[ModelSpec, ...]
+    signals: tuple[SignalSpec, ...]
+    k: int = 3
+    lmi: dict[str, Any] = field(default_factory=dict)
+    run: RunSpec = field(default_factory=RunSpec)
+    text: str = ""  # the TOML it was read from, for the provenance
+
+    def as_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d.pop("text")
+        return d
+
+    @property
+    def hash(self) -> str:
+        """Hash of everything that decides the results (not where or how they are run)."""
+        d = self.as_dict()
+        d.pop("run")
+        return stable_hash(d)
+
+    def with_run(self, **changes: Any) -> SweepConfig:
+        """A copy with some ``[run]`` options replaced (e.g. from the command line)."""
+        run = {**asdict(self.run), **{k: v for k, v in changes.items() if v is not None}}
+        return _replace(self, run=_run(run))
+
+
+def _replace(cfg: SweepConfig, **changes: Any) -> SweepConfig:
+    from dataclasses import replace
+
+    return replace(cfg, **changes)
+
+
+def stable_hash(obj: Any, length: int = 16) -> str:
+    """Hex digest of a JSON-able object, independent of key order."""
+    text = json.dumps(obj, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:length]
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def load_config(source: str | os.PathLike | Mapping[str, Any]) -> SweepConfig:
+    """Read and validate a sweep configuration from a TOML file or a dict.
+
+    Relative dataset and output paths are resolved against the file's directory (or the
+    working directory for a dict). Raises :class:`ConfigError` naming the first problem.
+    """
+    if isinstance(source, Mapping):
+        return parse_config(source, base=Path.cwd())
+    path = Path(source)
+    if not path.is_file():
+        raise ConfigError(f"config file not found: {path}")
+    text = path.read_text()
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        import tomli as tomllib
+    try:
+        raw = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    return parse_config(raw, base=path.resolve().parent, text=text)
+
+
+def parse_config(raw: Mapping[str, Any], *, base: Path, text: str = "") -> SweepConfig:
+    """Validate a configuration already read into a dict (see :func:`load_config`)."""
+    _no_unknown("the config", raw, _TABLES)
+    for table in ("dataset", "sweep", "models", "signals"):
+        if table not in raw:
+            raise ConfigError(f"the config needs a [{table}] {'list' if table in ('models', 'signals') else 'table'}")
+    dataset = _dataset(_table(raw, "dataset"), base)
+    split = _split(_table(raw, "split", {}))
+    sweep = _sweep(_table(raw, "sweep"))
+    models = _models(raw["models"])
+    signals = _signals(raw["signals"])
+    est = _table(raw, "estimator", {})
+    _no_unknown("[estimator]", est, {"k", "lmi"})
+    k = _int("estimator.k", est.get("k", 3), 1)
+    lmi = est.get("lmi", {})
+    if not isinstance(lmi, Mapping):
+        raise ConfigError("estimator.lmi must be a table of noisescale.mi.lmi options")
+    _check_lmi(dict(lmi))
+    run = dict(_table(raw, "run", {}))
+    if "output" in run:
+        run["output"] = str((base / str(run["output"])).resolve())
+    else:
+        run["output"] = str((base / "results").resolve())
+    return SweepConfig(dataset=dataset, split=split, sweep=sweep, models=models,
+                       signals=signals, k=k, lmi=dict(lmi), run=_run(run), text=text)
+
+
+def _table(raw: Mapping[str, Any], name: str, default: Any = None) -> Mapping[str, Any]:
+    value = raw.get(name, default)
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"[{name}] must be a table of options")
+    return value
+
+
+def _no_unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(table) - allowed)
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
+
+
+def _int(name: str, value: Any, minimum: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
+        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
+    return int(value)
+
+
+def _number(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
+        raise ConfigError(f"{name} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _str(name: str, value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ConfigError(f"{name} must be a non-empty string, got {value!r}")
+    return value
+
+
+def _list(name: str, value: Any) -> list:
+    if not isinstance(value, list) or not value:
+        raise ConfigError(f"{name} must be a non-empty list, got {value!r}")
+    return value
+
+
+def _dataset(t: Mapping[str, Any], base: Path) -> DatasetSpec:
+    _no_unknown("[dataset]", t, {"path", "name", "layer", "filter"})
+    if "path" not in t:
+        raise ConfigError("[dataset] needs path = the .h5ad file with raw counts")
+    path = (base / _str("dataset.path", t["path"])).resolve()
+    name = _str("dataset.name", t.get("name", path.name.split(".")[0]))
+    layer = t.get("layer")
+    if layer is not None:
+        layer = _str("dataset.layer", layer)
+    filt = t.get("filter", {})
+    if not isinstance(filt, Mapping):
+        raise ConfigError("dataset.filter must be a table {obs column = value}")
+    return DatasetSpec(path=str(path), name=name, layer=layer, filter=dict(filt))
+
+
+def _split(t: Mapping[str, Any]) -> SplitSpec:
+    _no_unknown("[split]", t, {"test_fraction", "n_test", "stratify", "seed"})
+    if "test_fraction" in t and "n_test" in t:
+        raise ConfigError("[split] takes test_fraction or n_test, not both")
+    n_test = None
+    frac: float | None = 0.2
+    if "n_test" in t:
+        n_test, frac = _int("split.n_test", t["n_test"], 2), None
+    elif "test_fraction" in t:
+        frac = _number("split.test_fraction", t["test_fraction"])
+        if not 0 < frac < 1:
+            raise ConfigError(f"split.test_fraction must be in (0, 1), got {frac}")
+    stratify = t.get("stratify")
+    if stratify is not None:
+        stratify = _str("split.stratify", stratify)
+    return SplitSpec(test_fraction=frac, n_test=n_test, stratify=stratify,
+                     seed=_seed("split.seed", t.get("seed", 0)))
+
+
+def _seed(name: str, value: Any) -> int:
+    v = _int(name, value, 0)
+    if v >= 2**63:
+        raise ConfigError(f"{name} must be < 2**63, got {v}")
+    return v
+
+
+def _sweep(t: Mapping[str, Any]) -> SweepSpec:
+    _no_unknown("[sweep]", t, {"fractions", "umis_per_cell", "n_cells", "seeds"})
+    if ("fractions" in t) == ("umis_per_cell" in t):
+        raise ConfigError("[sweep] needs exactly one of fractions = [...] (thinning fractions) "
+                          "or umis_per_cell = [...] (target mean depths)")
+    fractions = umis = None
+    if "fractions" in t:
+        fractions = tuple(_number("sweep.fractions", q) for q in _list("sweep.fractions",
+                                                                         t["fractions"]))
+        bad = [q for q in fractions if not 0 < q <= 1]
+        if bad:
+            raise ConfigError(f"sweep.fractions must lie in (0, 1], got {bad}")
+        _distinct("sweep.fractions", fractions)
+    else:
+        umis = tuple(_number("sweep.umis_per_cell", u) for u in _list("sweep.umis_per_cell",
+                                                                       t["umis_per_cell"]))
+        bad = [u for u in umis if u <= 0]
+        if bad:
+            raise ConfigError(f"sweep.umis_per_cell must be > 0, got {bad}")
+        _distinct("sweep.umis_per_cell", umis)
+    sizes: list[int | str] = []
+    for n in _list("sweep.n_cells", t.get("n_cells", ["all"])):
+        if n == "all":
+            sizes.append("all")
+        else:
+            sizes.append(_int("sweep.n_cells", n, 2))
+    _distinct("sweep.n_cells", sizes)
+    seeds = tuple(_seed("sweep.seeds", s) for s in _list("sweep.seeds", t.get("seeds", [0])))
+    _distinct("sweep.seeds", seeds)
+    return SweepSpec(fractions=fractions, umis_per_cell=umis, n_cells=tuple(sizes), seeds=seeds)
+
+
+def _distinct(name: str, values) -> None:
+    if len(set(values)) != len(values):
+        raise ConfigError(f"{name} has repeated values: {list(values)}")
+
+
+def _models(items: Any) -> tuple[ModelSpec, ...]:
+    from .. import models
+
+    out = []
+    for i, t in enumerate(_list("models", items)):
+        where = f"models[{i}]"
+        if not isinstance(t, Mapping) or "name" not in t:
+            raise ConfigError(f"{where} must be a table with name = one of {models.available()}")
+        name = _str(f"{where}.name", t["name"])
+        label = _str(f"{where}.label", t.get("label", name))
+        params = {k: v for k, v in t.items() if k not in ("name", "label")}
+        try:
+            models.get(name, **params)  # unknown names and bad parameters fail here, not later
+        except (TypeError, ValueError) as e:
+            raise ConfigError(f"{where}: {e}") from None
+        out.append(ModelSpec(name=name, label=label, params=params))
+    _distinct("model labels (set label = ... to tell two configurations apart)",
+              [m.label for m in out])
+    return tuple(out)
+
+
+def _signals(items: Any) -> tuple[SignalSpec, ...]:
+    out = []
+    for i, t in enumerate(_list("signals", items)):
+        where = f"signals[{i}]"
+        if not isinstance(t, Mapping):
+            raise ConfigError(f"{where} must be a table")
+        kind = t.get("kind")
+        if kind not in SIGNAL_KINDS:
+            raise ConfigError(f"{where}.kind must be one of {list(SIGNAL_KINDS)}, got {kind!r}")
+        _no_unknown(where, t, {"name", "kind", "estimator"} | _SIGNAL_KEYS[kind])
+        options = {k: v for k, v in t.items() if k not in ("name", "kind", "estimator")}
+        default_est = "ross" if kind == "categorical" else "ksg"
+        allowed = ("ross", "lmi") if kind == "categorical" else ("ksg", "lmi")
+        estimator = t.get("estimator", default_est)
+        if estimator not in allowed:
+            raise ConfigError(f"{where}.estimator must be one of {list(allowed)} for a {kind} "
+                              f"signal, got {estimator!r}")
+        _signal_options(where, kind, options)
+        default_name = options.get("column") or options.get("key") or options.get("clone_key")
+        name = _str(f"{where}.name", t.get("name", default_name or kind))
+        out.append(SignalSpec(name=name, kind=kind, estimator=estimator, options=options))
+    _distinct("signal names", [s.name for s in out])
+    return tuple(out)
+
+
+def _signal_options(where: str, kind: str, o: dict[str, Any]) -> None:
+    if kind in ("categorical", "time"):
+        if "column" not in o:
+            raise ConfigError(f"{where} ({kind}) needs column = an obs column")
+        _str(f"{where}.column", o["column"])
+    elif kind == "continuous":
+        if ("key" in o) == ("columns" in o):
+            raise ConfigError(f"{where} (continuous) needs key = an obsm key, or columns = "
+                              "[obs columns]")
+        if "key" in o:
+            _str(f"{where}.key", o["key"])
+        else:
+            for c in _list(f"{where}.columns", o["columns"]):
+                _str(f"{where}.columns", c)
+        if o.setdefault("transform", "log1p") not in ("log1p", "none"):
+            raise ConfigError(f"{where}.transform must be 'log1p' or 'none', got "
+                              f"{o['transform']!r}")
+    elif kind == "clone_pairs":
+        for key in ("clone_key", "time_column"):
+            if key not in o:
+                raise ConfigError(f"{where} (clone_pairs) needs {key}")
+            _str(f"{where}.{key}", o[key])
+    elif kind == "spatial_neighbor":
+        if "key" not in o:
+            raise ConfigError(f"{where} (spatial_neighbor) needs key = an obsm key of "
+                              "coordinates")
+        _str(f"{where}.key", o["key"])
+        o["k"] = _int(f"{where}.k", o.get("k", 5), 1)
+
+
+def _check_lmi(options: dict[str, Any]) -> None:
+    import inspect
+
+    from ..mi import lmi
+
+    allowed = set(inspect.signature(lmi).parameters) - {"x", "y", "seed", "k", "progress"}
+    _no_unknown("estimator.lmi", options, allowed)
+
+
+def _run(t: Mapping[str, Any]) -> RunSpec:
+    _no_unknown("[run]", t, {"output", "executor", "workers", "threads_per_worker",
+                             "scheduler", "keep_cache"})
+    executor = t.get("executor", "local")
+    if executor not in ("local", "dask"):
+        raise ConfigError(f"run.executor must be 'local' or 'dask', got {executor!r}")
+    keep = t.get("keep_cache", False)
+    if not isinstance(keep, bool):
+        raise ConfigError(f"run.keep_cache must be true or false, got {keep!r}")
+    scheduler = t.get("scheduler", "") or ""
+    if not isinstance(scheduler, str):
+        raise ConfigError(f"run.scheduler must be an address string, got {scheduler!r}")
+    return RunSpec(output=_str("run.output", t.get("output", "results")), executor=executor,
+                   workers=_int("run.workers", t.get("workers", 0), 0),
+                   threads_per_worker=_int("run.threads_per_worker",
+                                           t.get("threads_per_worker", 1), 1),
+                   scheduler=scheduler, keep_cache=keep)

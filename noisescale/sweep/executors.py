@@ -1,0 +1,164 @@
+"""Where a sweep's jobs run: in this process, a local process pool, or a Dask cluster.
+
+An executor has three verbs: :meth:`put` shares a large object (a thinned matrix) once with all
+the jobs that need it and returns a handle that jobs accept in its place, :meth:`submit` starts
+``fn(*args)`` and returns a future (``done()``, ``result()``), and :meth:`close` stops
+everything still running. Jobs turn handles back into objects with :func:`resolve`.
+
+* ``InlineExecutor``: one job after the other in this process (``workers = 1``).
+* ``LocalExecutor``: a pool of spawned processes; shared matrices go to ``.npz`` files in a
+  cache directory, which each job reads.
+* ``DaskExecutor``: ``dask.distributed`` (a scheduler address, or a LocalCluster); shared
+  matrices are scattered to the workers once and travel as futures.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import scipy.sparse as sp
+
+
+@dataclass(frozen=True)
+class CachedMatrix:
+    """A handle to a sparse matrix in an ``.npz`` file (see :class:`LocalExecutor`)."""
+
+    path: str
+
+
+def resolve(obj: Any) -> Any:
+    """The object behind a handle from :meth:`put` (objects that are not handles pass)."""
+    if isinstance(obj, CachedMatrix):
+        return sp.load_npz(obj.path).tocsr()
+    return obj
+
+
+class _Done:
+    """A finished future (for the inline executor)."""
+
+    def __init__(self, fn: Callable, args: tuple):
+        try:
+            self._value, self._error = fn(*args), None
+        except Exception as e:  # handed to the caller through result()
+            self._value, self._error = None, e
+
+    def done(self) -> bool:
+        return True
+
+    def result(self) -> Any:
+        if self._error is not None:
+            raise self._error
+        return self._value
+
+
+class InlineExecutor:
+    """Runs each job when it is submitted, in this process."""
+
+    name = "inline"
+    workers = 1
+
+    def put(self, obj: Any) -> Any:
+        return obj
+
+    def submit(self, fn: Callable, *args: Any) -> _Done:
+        return _Done(fn, args)
+
+    def close(self, cancel: bool = False) -> None:
+        pass
+
+
+class _PoolFuture:
+    def __init__(self, result: multiprocessing.pool.AsyncResult):
+        self._result = result
+
+    def done(self) -> bool:
+        return self._result.ready()
+
+    def result(self) -> Any:
+        return self._result.get()
+
+
+class LocalExecutor:
+    """A pool of ``workers`` spawned processes; shared matrices through ``cache_dir``."""
+
+    name = "local"
+
+    def __init__(self, workers: int, cache_dir: str | os.PathLike):
+        self.workers = workers
+        self.cache = Path(cache_dir)
+        self.cache.mkdir(parents=True, exist_ok=True)
+        # spawn, not fork: torch and OpenMP runtimes do not survive a fork safely.
+        self._pool = multiprocessing.get_context("spawn").Pool(workers)
+
+    def put(self, obj: Any) -> Any:
+        if not sp.issparse(obj):
+            return obj
+        path = self.cache / f"{uuid.uuid4().hex}.npz"
+        tmp = path.with_name(f".{path.stem}.tmp.npz")
+        sp.save_npz(tmp, sp.csr_matrix(obj), compressed=False)
+        os.replace(tmp, path)
+        return CachedMatrix(str(path))
+
+    def submit(self, fn: Callable, *args: Any) -> _PoolFuture:
+        return _PoolFuture(self._pool.apply_async(fn, args))
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            self._pool.terminate()  # running jobs are abandoned; their results were not saved
+        else:
+            self._pool.close()
+        self._pool.join()
+
+
+class DaskExecutor:
+    """Jobs on a ``dask.distributed`` cluster: at ``scheduler``, or a new LocalCluster."""
+
+    name = "dask"
+
+    def __init__(self, scheduler: str = "", workers: int = 0, threads_per_worker: int = 1):
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ImportError("the dask executor needs dask.distributed: "
+                              "pip install 'noisescale[dask]'") from None
+        self._cluster = None
+        if scheduler:
+            self._client = Client(scheduler)
+        else:
+            self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
+                                         threads_per_worker=threads_per_worker, processes=True,
+                                         dashboard_address=None)
+            self._client = Client(self._cluster)
+        self.workers = len(self._client.scheduler_info().get("workers", {})) or workers
+        self._futures: list = []
+
+    def put(self, obj: Any) -> Any:
+        return self._client.scatter(obj) if sp.issparse(obj) else obj
+
+    def submit(self, fn: Callable, *args: Any):
+        future = self._client.submit(fn, *args, pure=False)
+        self._futures.append(future)
+        return future
+
+    def close(self, cancel: bool = False) -> None:
+        if cancel:
+            self._client.cancel(self._futures)
+        self._client.close()
+        if self._cluster is not None:
+            self._cluster.close()
+
+
+def make_executor(kind: str, *, workers: int, threads_per_worker: int, scheduler: str,
+                  cache_dir: str | os.PathLike):
+    """The executor named by a sweep's ``[run]`` options (``workers = 0``: one per core)."""
+    if kind == "dask":
+        return DaskExecutor(scheduler, workers, threads_per_worker)
+    if kind != "local":
+        raise ValueError(f"executor must be 'local' or 'dask', got {kind!r}")
+    n = workers or max(1, (os.cpu_count() or 1) // threads_per_worker)
+    return InlineExecutor() if n == 1 else LocalExecutor(n, cache_dir)

@@ -1,0 +1,407 @@
+"""The sweep protocol: split, thin, subsample, fit, embed, estimate; one row per measurement.
+
+For a dataset the cells are split once (seeded, optionally stratified, sister cells kept
+together) into a training pool and a held-out test set. For each replicate seed the whole
+count matrix is thinned once to every depth (a nested series, so depths are coupled: each
+shallower matrix is a sub-sample of the deeper one) and shared with every job of that
+(seed, depth). A job is one (seed, depth, training size N, model): it fits the model on N
+training cells (nested subsets of the pool), embeds the thinned test cells and estimates the
+MI with each signal. Finished jobs are stored one file each (:mod:`.store`), so a re-run of
+the same configuration skips them.
+
+Seeds are derived from the replicate seed by hashing, so every job's randomness is fixed by
+the configuration alone: results do not depend on the executor, the number of workers or the
+order in which jobs finish.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from ..stream import Cancelled
+from .config import ConfigError, ModelSpec, SweepConfig, load_config, stable_hash
+from .executors import make_executor, resolve
+from .signals import PreparedSignal, Signal, estimate
+from .store import ResultStore, atomic_write
+
+
+_STOPPED = ("sweep stopped; the finished jobs are kept: run the same command again to go on "
+            "from there")
+
+
+def derive_seed(seed: int, *keys: Any) -> int:
+    """A 63-bit seed for one purpose of a replicate (e.g. ``derive_seed(s, "thin")``)."""
+    text = json.dumps([seed, *keys], default=str)
+    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
+
+
+@dataclass(frozen=True)
+class Job:
+    """One (seed, depth, training size, model) of a sweep."""
+
+    id: str
+    seed: int
+    level: int          # index of the depth in the (decreasing) fraction series
+    fraction: float
+    n_cells: int
+    model: ModelSpec
+
+
+@dataclass
+class SweepData:
+    """A dataset loaded, filtered and split for a sweep."""
+
+    adata: Any
+    counts: Any                      # CSR, cells x genes
+    test: np.ndarray                 # row indices of the held-out cells
+    pool: np.ndarray                 # row indices of the training pool
+    fractions: tuple[float, ...]     # decreasing
+    sizes: tuple[int, ...]
+    signals: list[Signal] = field(default_factory=list)
+
+
+@dataclass
+class SweepResult:
+    """What :func:`run_sweep` did: the table, and how many jobs ran or were reused."""
+
+    results: pd.DataFrame
+    output: Path
+    n_jobs: int
+    n_ran: int
+    n_reused: int
+    seconds: float
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading and checking
+
+
+def load_dataset(cfg: SweepConfig) -> SweepData:
+    """Read the dataset, apply the filter, check every signal and option against it, split.
+
+    Everything that can be wrong with the configuration is found here, before any job runs.
+    """
+    import anndata as ad
+
+    from .._matrix import source_matrix
+
+    path = Path(cfg.dataset.path)
+    if not path.exists():
+        raise ConfigError(f"dataset.path: {path} not found")
+    adata = ad.read_zarr(path) if path.is_dir() else ad.read_h5ad(path)
+    for column, value in cfg.dataset.filter.items():
+        if column not in adata.obs.columns:
+            raise ConfigError(f"dataset.filter: obs has no column {column!r}")
+        adata = adata[np.asarray(adata.obs[column] == value)].copy()
+    if adata.n_obs < 4:
+        raise ConfigError(f"dataset has {adata.n_obs} cells after the filter: too few")
+    if cfg.dataset.layer is not None and cfg.dataset.layer not in adata.layers:
+        raise ConfigError(f"dataset.layer: no layer {cfg.dataset.layer!r} (layers: "
+                          f"{list(adata.layers.keys())})")
+    import scipy.sparse as sp
+
+    counts = sp.csr_matrix(source_matrix(adata, cfg.dataset.layer))
+    signals = [Signal(s) for s in cfg.signals]
+    for s in signals:
+        s.validate(adata)
+    fractions = _fractions(cfg, counts)
+    test, pool = split_cells(adata, cfg, signals)
+    sizes = []
+    for n in cfg.sweep.n_cells:
+        n = pool.size if n == "all" else n
+        if n > pool.size:
+            raise ConfigError(f"sweep.n_cells: {n} training cells asked for, but the training "
+                              f"pool has {pool.size} (hold out fewer cells or lower n_cells)")
+        sizes.append(int(n))
+    return SweepData(adata=adata, counts=counts, test=test, pool=pool,
+                     fractions=fractions, sizes=tuple(sizes), signals=signals)
+
+
+def _fractions(cfg: SweepConfig, counts) -> tuple[float, ...]:
+    if cfg.sweep.fractions is not None:
+        return tuple(sorted(cfg.sweep.fractions, reverse=True))
+    mean = float(counts.sum()) / counts.shape[0]
+    too_deep = [u for u in cfg.sweep.umis_per_cell if u > mean]
+    if too_deep:
+        raise ConfigError(f"sweep.umis_per_cell: {too_deep} exceed the dataset's mean depth "
+                          f"of {mean:.1f} UMIs per cell (thinning only removes UMIs)")
+    return tuple(sorted((u / mean for u in cfg.sweep.umis_per_cell), reverse=True))
+
+
+def split_cells(adata, cfg: SweepConfig, signals: list[Signal]) -> tuple[np.ndarray, np.ndarray]:
+    """Held-out and training-pool row indices (sorted), from ``[split]``.
+
+    Cells of one group (clone) land on the same side; ``stratify`` keeps the proportions of an
+    obs column in both sets.
+    """
+    n = adata.n_obs
+    spec = cfg.split
+    n_test = spec.n_test if spec.n_test is not None else int(round(spec.test_fraction * n))
+    if not 2 <= n_test <= n - 2:
+        raise ConfigError(f"split: {n_test} held-out cells of {n} leaves no usable split")
+    rng = np.random.Generator(np.random.Philox(key=spec.seed))
+    groups = next((g for g in (s.groups(adata) for s in signals) if g is not None), None)
+    if groups is not None:
+        if spec.stratify is not None:
+            raise ConfigError("split.stratify cannot be combined with a clone_pairs signal, "
+                              "which splits by clone")
+        ids, inverse = np.unique(groups, return_inverse=True)
+        order = rng.permutation(ids.size)
+        sizes = np.bincount(inverse)[order]
+        take = order[: int(np.searchsorted(np.cumsum(sizes), n_test)) + 1]
+        is_test = np.isin(inverse, take)
+    elif spec.stratify is not None:
+        if spec.stratify not in adata.obs.columns:
+            raise ConfigError(f"split.stratify: obs has no column {spec.stratify!r}")
+        labels = pd.Categorical(adata.obs[spec.stratify]).codes
+        is_test = np.zeros(n, dtype=bool)
+        for c in np.unique(labels):
+            members = np.flatnonzero(labels == c)
+            k = int(round(members.size * n_test / n))
+            is_test[rng.permutation(members)[:k]] = True
+    else:
+        is_test = np.zeros(n, dtype=bool)
+        is_test[rng.permutation(n)[:n_test]] = True
+    return np.flatnonzero(is_test), np.flatnonzero(~is_test)
+
+
+def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
+    """Every job of the sweep, with ids that change whenever anything deciding it changes."""
+    from .. import __version__
+
+    base = {"version": __version__, "dataset": asdict(cfg.dataset), "split": asdict(cfg.split),
+            "fractions": data.fractions, "signals": [asdict(s) for s in cfg.signals],
+            "k": cfg.k, "lmi": cfg.lmi}
+    jobs = []
+    for seed in cfg.sweep.seeds:
+        for level, q in enumerate(data.fractions):
+            for n in data.sizes:
+                for m in cfg.models:
+                    key = {**base, "seed": seed, "fraction": q, "n_cells": n,
+                           "model": asdict(m)}
+                    jobs.append(Job(id=stable_hash(key), seed=seed, level=level, fraction=q,
+                                    n_cells=n, model=m))
+    return jobs
+
+
+# ---------------------------------------------------------------------------------------------
+# One job (runs in a worker)
+
+
+def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
+            signals: list[PreparedSignal], k: int, lmi_options: dict[str, Any],
+            threads: int) -> list[dict[str, Any]]:
+    """Fit ``job.model`` on the first ``job.n_cells`` pool cells of ``order``, embed the test
+    cells, estimate the MI with each signal; one result row per signal."""
+    from threadpoolctl import threadpool_limits
+
+    from .. import models
+    from .._torch import torch_threads
+
+    pool, test = resolve(train_pool), resolve(test)
+    rows = np.sort(order[: job.n_cells])
+    train = pool[rows]
+    with threadpool_limits(limits=threads), torch_threads(threads):
+        model = models.get(job.model.name, **job.model.params)
+        t0 = time.perf_counter()
+        model.fit(train, seed=derive_seed(job.seed, "model", job.model.label))
+        t1 = time.perf_counter()
+        z = model.embed(test)
+        t2 = time.perf_counter()
+        out = []
+        for i, p in enumerate(signals):
+            t3 = time.perf_counter()
+            mi = estimate(p, z, k=k, lmi_options=lmi_options,
+                          seed=derive_seed(job.seed, "mi", p.name), threads=threads)
+            out.append({
+                "dataset": dataset, "signal": p.name, "model": job.model.label,
+                "estimator": p.estimator, "n_cells": job.n_cells, "fraction": job.fraction,
+                "seed": job.seed, "umis_per_cell": float(test.sum()) / test.shape[0],
+                "train_umis_per_cell": float(train.sum()) / train.shape[0], "mi": mi,
+                "n_test": p.n_samples, "fit_seconds": t1 - t0, "embed_seconds": t2 - t1,
+                "mi_seconds": time.perf_counter() - t3, "job": job.id,
+            })
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# The driver
+
+
+def run_sweep(config: SweepConfig | str | os.PathLike, *, progress: bool = False,
+              cancel: threading.Event | None = None,
+              on_job: Callable[[Job], None] | None = None) -> SweepResult:
+    """Run (or resume) a sweep; returns the merged table, also written to
+    ``output/results.csv`` with the run's provenance in ``output/provenance.json``.
+
+    Jobs whose result files exist are reused. Setting ``cancel`` stops the sweep at the next
+    job boundary: finished jobs stay stored, running ones are abandoned, and
+    :class:`Cancelled` is raised.
+    """
+    from tqdm.auto import tqdm
+
+    cfg = config if isinstance(config, SweepConfig) else load_config(config)
+    t_start = time.perf_counter()
+    started = time.strftime("%Y-%m-%dT%H:%M:%S%z")
+    data = load_dataset(cfg)
+    _check_signal_sizes(cfg, data)
+    jobs = plan_jobs(cfg, data)
+    out = Path(cfg.run.output)
+    store = ResultStore(out)
+    store.create()
+    atomic_write(out / "config.toml", cfg.text or json.dumps(cfg.as_dict(), indent=2))
+    done = store.finished()
+    todo = [j for j in jobs if j.id not in done]
+    run_id = uuid.uuid4().hex
+    cancel = cancel or threading.Event()
+
+    executor = None
+    bar = tqdm(total=len(todo), desc="jobs", unit="job", disable=not progress,
+               initial=0, dynamic_ncols=True)
+    if progress and len(todo) < len(jobs):
+        bar.write(f"reusing {len(jobs) - len(todo)} finished job(s) in {store.jobs}")
+    try:
+        if todo:
+            executor = make_executor(cfg.run.executor, workers=cfg.run.workers,
+                                     threads_per_worker=cfg.run.threads_per_worker,
+                                     scheduler=cfg.run.scheduler, cache_dir=out / "cache")
+            pending = _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job)
+            _collect(pending, store, run_id, cancel, bar, on_job)
+    except BaseException:
+        if executor is not None:
+            executor.close(cancel=True)
+            executor = None
+        raise
+    finally:
+        bar.close()
+        if executor is not None:
+            executor.close()
+        if not cfg.run.keep_cache:
+            _remove_cache(out / "cache")
+    table = store.table(j.id for j in jobs)
+    store.write_table(table)
+    seconds = time.perf_counter() - t_start
+    _write_provenance(cfg, data, jobs, todo, out, started, seconds, executor_name=cfg.run.executor)
+    return SweepResult(results=table, output=out, n_jobs=len(jobs), n_ran=len(todo),
+                       n_reused=len(jobs) - len(todo), seconds=seconds)
+
+
+def _check_signal_sizes(cfg: SweepConfig, data: SweepData) -> None:
+    """Each signal must have enough held-out samples for its estimator (checked per seed)."""
+    test = data.adata[data.test]
+    for s in data.signals:
+        for seed in cfg.sweep.seeds[:1]:
+            n = s.prepare(test, derive_seed(seed, "signal", s.name)).n_samples
+            if n <= cfg.k + 1:
+                raise ConfigError(f"signal {s.name!r}: only {n} usable samples among the "
+                                  f"{data.test.size} held-out cells, too few for k = {cfg.k}; "
+                                  "hold out more cells (split.test_fraction)")
+
+
+def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> list:
+    """Thin once per seed (all depths in one nested pass), share each depth's matrices with
+    its jobs, submit the jobs; inline jobs finish here."""
+    from ..thinning import thin_series
+
+    test_cells = data.adata[data.test]
+    pending = []
+    for seed in cfg.sweep.seeds:
+        mine = [j for j in todo if j.seed == seed]
+        if not mine:
+            continue
+        levels = thin_series(data.counts, list(data.fractions), seed=derive_seed(seed, "thin"))
+        prepared = [s.prepare(test_cells, derive_seed(seed, "signal", s.name))
+                    for s in data.signals]
+        order = np.random.Generator(
+            np.random.Philox(key=derive_seed(seed, "cells"))).permutation(data.pool.size)
+        for level in sorted({j.level for j in mine}):
+            X = levels[level]
+            pool = executor.put(X[data.pool])
+            test = executor.put(X[data.test])
+            for job in (j for j in mine if j.level == level):
+                if cancel.is_set():
+                    raise Cancelled(_STOPPED)
+                future = executor.submit(run_job, job, cfg.dataset.name, pool, test, order,
+                                         prepared, cfg.k, cfg.lmi, cfg.run.threads_per_worker)
+                pending.append((job, future))
+                if executor.name == "inline":
+                    _collect(pending, store, run_id, cancel, bar, on_job)
+                    pending = []
+        del levels
+    return pending
+
+
+def _collect(pending: list, store: ResultStore, run_id: str, cancel: threading.Event,
+             bar, on_job) -> None:
+    """Save each job's rows as it finishes; stop on a failed job or a cancel."""
+    while pending:
+        if cancel.is_set():
+            raise Cancelled(_STOPPED)
+        finished = [(j, f) for j, f in pending if f.done()]
+        if not finished:
+            time.sleep(0.05)
+            continue
+        for job, future in finished:
+            try:
+                rows = future.result()
+            except Exception as e:
+                raise RuntimeError(f"job {job.id} (model {job.model.label!r}, seed {job.seed}, "
+                                   f"fraction {job.fraction:g}, n_cells {job.n_cells}) failed: "
+                                   f"{type(e).__name__}: {e}") from e
+            store.save(job.id, rows, run_id)
+            bar.update(1)
+            if on_job is not None:
+                on_job(job)
+        gone = {id(f) for _, f in finished}
+        pending[:] = [(j, f) for j, f in pending if id(f) not in gone]
+
+
+def _remove_cache(cache: Path) -> None:
+    if cache.is_dir():
+        for p in cache.iterdir():
+            p.unlink(missing_ok=True)
+        cache.rmdir()
+
+
+def _write_provenance(cfg, data, jobs, todo, out: Path, started: str, seconds: float,
+                      executor_name: str) -> None:
+    from .. import build_info
+
+    info = build_info()
+    prov = {
+        "noisescale": info["version"],
+        "config_hash": cfg.hash,
+        "config": cfg.text,
+        "dataset": {"path": cfg.dataset.path, "name": cfg.dataset.name,
+                    "n_cells": int(data.counts.shape[0]), "n_genes": int(data.counts.shape[1]),
+                    "mean_umis_per_cell": float(data.counts.sum()) / data.counts.shape[0],
+                    "n_test": int(data.test.size), "n_pool": int(data.pool.size)},
+        "fractions": list(data.fractions),
+        "n_cells": list(data.sizes),
+        "seeds": list(cfg.sweep.seeds),
+        "models": [m.label for m in cfg.models],
+        "signals": [s.name for s in cfg.signals],
+        "n_jobs": len(jobs), "n_ran": len(todo),
+        "executor": executor_name,
+        "started": started,
+        "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "seconds": seconds,
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "build": {k: info[k] for k in ("compiler", "openmp", "simd", "cuda_compiled")
+                  if k in info},
+    }
+    atomic_write(out / "provenance.json", json.dumps(prov, indent=2, default=str))
