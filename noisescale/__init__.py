@@ -8,7 +8,9 @@ and the same for .h5ad/.zarr stores streamed in chunks (:func:`thin_file`,
 mutual-information estimators (KSG, Ross's discrete estimator, latent MI) live in
 :mod:`noisescale.mi`, the representation models (PCA, random projection, VAE, transformer) in
 :mod:`noisescale.models`, the scaling laws in :mod:`noisescale.laws` (fits, collapse, comparisons,
-budget plans) and their figures in :mod:`noisescale.plot`.
+budget plans) and their figures in :mod:`noisescale.plot`. :mod:`noisescale.theory` is the
+Gaussian channel whose MI is the noise law; :mod:`noisescale.images` shows the law for digit
+images under shot noise, additive noise and downsampling.
 
 :mod:`noisescale.simulate` generates count datasets with a known latent state, at any size
 (CLI: ``noisescale simulate``).
