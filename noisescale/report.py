@@ -9,13 +9,11 @@ the run's provenance into a single HTML file with no external resources.
 from __future__ import annotations
 
 import base64
-import contextlib
 import html
 import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timezone
 from pathlib import Path
@@ -25,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from . import laws, plot
+from .io import write_atomic
 
 REQUIRED = ("n_cells", "fraction", "seed", "umis_per_cell", "mi")
 TIMINGS = ("fit_seconds", "embed_seconds", "mi_seconds")
@@ -175,7 +174,7 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
     with np.errstate(all="ignore"):  # bands of poorly determined fits overflow harmlessly
         fits = _fit(df, by, 0, 0, False) if fits is None else fits
         text = _Page(df, fits, dict(provenance or {}), by, dpi).render(title)
-    return _write_atomic(Path(path), text)
+    return write_atomic(Path(path), text)
 
 
 def _check_fits(fits: pd.DataFrame, by: list[str]) -> pd.DataFrame:
@@ -191,23 +190,6 @@ def _check_fits(fits: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     fits["n_cells"] = pd.to_numeric(fits["n_cells"]).astype("Int64")
     fits["weights"] = fits["weights"].fillna("none") if "weights" in fits else "none"
     return fits
-
-
-def _write_atomic(path: Path, text: str) -> Path:
-    """Write next to ``path`` and move into place: readers see the old file or the new one."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(tmp)
-        raise
-    return path
 
 
 def _e(value: Any) -> str:

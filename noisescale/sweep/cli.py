@@ -125,10 +125,10 @@ def _write_fits(results, path: Path, by: list[str], *, bootstrap: int, quiet: bo
                 laws: tuple[str, ...] = ("noise", "cells")):
     """Fit, write the table to ``path``, print the rows of ``laws``."""
     from ..report import fit_results
-    from .store import atomic_write
+    from ..io import write_atomic
 
     fits = fit_results(results, by=by, bootstrap=bootstrap)
-    atomic_write(path, fits.to_csv(index=False))
+    write_atomic(path, fits.to_csv(index=False))
     if not quiet:
         show = [c for c in (*by, "law", "n_cells", "fraction", "u_bar", "u_bar_lo", "u_bar_hi",
                             "I_max", "I_max_lo", "I_max_hi", "N0", "s", "I_inf", "r2", "flags")

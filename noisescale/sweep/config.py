@@ -204,9 +204,12 @@ def load_config(source: str | os.PathLike | Mapping[str, Any]) -> SweepConfig:
 def parse_config(raw: Mapping[str, Any], *, base: Path, text: str = "") -> SweepConfig:
     """Validate a configuration already read into a dict (see :func:`load_config`)."""
     _no_unknown("the config", raw, _TABLES)
-    for table in ("dataset", "sweep", "models", "signals"):
+    for table in ("dataset", "sweep"):
         if table not in raw:
-            raise ConfigError(f"the config needs a [{table}] {'list' if table in ('models', 'signals') else 'table'}")
+            raise ConfigError(f"the config needs a [{table}] table")
+    for table in ("models", "signals"):
+        if table not in raw:
+            raise ConfigError(f"the config needs at least one [[{table}]] table")
     dataset = _dataset(_table(raw, "dataset"), base)
     split = _split(_table(raw, "split", {}))
     sweep = _sweep(_table(raw, "sweep"))

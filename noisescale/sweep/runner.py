@@ -35,7 +35,8 @@ from ..stream import Cancelled
 from .config import ConfigError, ModelSpec, SweepConfig, load_config, stable_hash
 from .executors import make_executor, resolve
 from .signals import PreparedSignal, Signal, estimate
-from .store import ResultStore, atomic_write
+from ..io import write_atomic
+from .store import ResultStore
 
 
 _STOPPED = ("sweep stopped; the finished jobs are kept: run the same command again to go on "
@@ -222,7 +223,7 @@ def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
         z = model.embed(test)
         t2 = time.perf_counter()
         out = []
-        for i, p in enumerate(signals):
+        for p in signals:
             t3 = time.perf_counter()
             mi = estimate(p, z, k=k, lmi_options=lmi_options,
                           seed=derive_seed(job.seed, "mi", p.name), threads=threads)
@@ -262,7 +263,7 @@ def run_sweep(config: SweepConfig | str | os.PathLike, *, progress: bool = False
     out = Path(cfg.run.output)
     store = ResultStore(out)
     store.create()
-    atomic_write(out / "config.toml", cfg.text or json.dumps(cfg.as_dict(), indent=2))
+    write_atomic(out / "config.toml", cfg.text or json.dumps(cfg.as_dict(), indent=2))
     done = store.finished()
     todo = [j for j in jobs if j.id not in done]
     run_id = uuid.uuid4().hex
@@ -404,4 +405,4 @@ def _write_provenance(cfg, data, jobs, todo, out: Path, started: str, seconds: f
         "build": {k: info[k] for k in ("compiler", "openmp", "simd", "cuda_compiled")
                   if k in info},
     }
-    atomic_write(out / "provenance.json", json.dumps(prov, indent=2, default=str))
+    write_atomic(out / "provenance.json", json.dumps(prov, indent=2, default=str))

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import json
 import os
-import uuid
 import warnings
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
+
+from ..io import write_atomic
 
 #: Columns of the results table, in order (a job adds one row per signal).
 RESULT_COLUMNS = [
@@ -25,22 +26,6 @@ RESULT_COLUMNS = [
 ]
 #: Columns that differ between runs of the same job (wall times).
 TIMING_COLUMNS = ["fit_seconds", "embed_seconds", "mi_seconds"]
-
-
-def atomic_write(path: str | os.PathLike, data: str | bytes) -> Path:
-    """Write ``data`` to ``path`` through a temporary sibling and a rename."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        with open(tmp, "wb") as fh:
-            fh.write(data.encode() if isinstance(data, str) else data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-    return path
 
 
 class ResultStore:
@@ -64,7 +49,7 @@ class ResultStore:
 
     def save(self, job_id: str, rows: list[dict[str, Any]], run_id: str) -> None:
         """Record a finished job (atomically)."""
-        atomic_write(self._path(job_id), json.dumps({"job": job_id, "run": run_id,
+        write_atomic(self._path(job_id), json.dumps({"job": job_id, "run": run_id,
                                                      "rows": rows}, default=float))
 
     def record(self, job_id: str) -> dict[str, Any]:
@@ -87,7 +72,7 @@ class ResultStore:
                               kind="stable").reset_index(drop=True)
 
     def write_table(self, df: pd.DataFrame, name: str = "results.csv") -> Path:
-        return atomic_write(self.output / name, df.to_csv(index=False))
+        return write_atomic(self.output / name, df.to_csv(index=False))
 
 
 def read_results(path: str | os.PathLike) -> pd.DataFrame:
