@@ -313,7 +313,7 @@ def _real(tmp_path, name: str, signals, **changes):
         "run": {"output": str(tmp_path / "out"), "workers": 1},
     }
     for table, value in changes.items():
-        cfg[table] = {**cfg[table], **value}
+        cfg[table] = {**cfg[table], **value} if isinstance(value, dict) else value
     from noisescale.report import fit_results
 
     df = run_sweep(parse_config(cfg, base=tmp_path)).results
