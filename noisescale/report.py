@@ -197,7 +197,8 @@ def _e(value: Any) -> str:
 
 
 def _num(v: Any) -> str:
-    """3 significant digits; thousands as integers with separators; a dash for NaN."""
+    """3 significant digits; thousands as integers with separators (10^6 and more in
+    scientific notation); a dash for NaN."""
     try:
         v = float(v)
     except (TypeError, ValueError):
@@ -206,6 +207,8 @@ def _num(v: Any) -> str:
         return "—"
     if math.isinf(v):
         return "∞" if v > 0 else "−∞"
+    if abs(v) >= 1e6:
+        return f"{v:.3g}"
     return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
@@ -309,12 +312,12 @@ class _Page:
         sections = [s for s in sections if s[2]]
         toc = " · ".join(f'<a href="#{a}">{_e(h)}</a>' for a, h, _ in sections)
         n_nan = int((~np.isfinite(df["mi"])).sum())
-        facts = [f"{len(df):,} jobs", *(f"{len(v)} {_e(c)}{'s' if len(v) != 1 else ''}"
+        facts = [f"{len(df):,} measurements", *(f"{len(v)} {_e(c)}{'s' if len(v) != 1 else ''}"
                                        for c, v in names.items()),
                  f"{df['n_cells'].nunique()} training sizes",
                  f"{df['fraction'].nunique()} depths", f"{df['seed'].nunique()} seeds"]
         if n_nan:
-            facts.append(f'<span class="warn-text">{n_nan} jobs without MI (NaN)</span>')
+            facts.append(f'<span class="warn-text">{n_nan} measurements without MI (NaN)</span>')
         stamp = datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
         body = "".join(f'<section id="{a}"><h2>{_e(h)}</h2>{s}</section>'
                        for a, h, s in sections)
@@ -498,17 +501,22 @@ class _Page:
             classes.append("warn" if missing else "")
         header = [*map(_e, self.by), "N cells", "q", "UMIs/cell", "MI (bits), mean ± sd",
                   "seeds"]
-        return (f"<details><summary>{len(agg):,} points from {len(self.df):,} jobs: mean "
+        return (f"<details><summary>{len(agg):,} points from {len(self.df):,} measurements: mean "
                 "± sd over seeds</summary>" + _table(header, rows, classes) + "</details>")
 
     def provenance(self) -> str:
         parts = []
         cols = [c for c in TIMINGS if c in self.df]
         if cols:
-            by_model = self.df.groupby(self.curve)
-            t = by_model[cols].sum()
+            # A job (one fit and embedding) gives one row per signal: its fit and embed times
+            # repeat on each, so they are counted once per job; MI times belong to the rows.
+            jobs_df = self.df.drop_duplicates("job") if "job" in self.df else self.df
+            once = [c for c in cols if c != "mi_seconds"]
+            t = jobs_df.groupby(self.curve)[once].sum()
+            if "mi_seconds" in cols:
+                t["mi_seconds"] = self.df.groupby(self.curve)["mi_seconds"].sum()
             t["total"] = t.sum(axis=1)
-            jobs = by_model.size()
+            jobs = jobs_df.groupby(self.curve).size()
             t.loc["all"], jobs.loc["all"] = t.sum(), jobs.sum()
             rows = [[_e(k), f"{int(jobs[k]):,}", *(_num(v) for v in r)] for k, r in t.iterrows()]
             parts.append("<h3>Job time (seconds, summed over jobs)</h3>" + _table(

@@ -166,7 +166,7 @@ def test_report_handles_degenerate_tables(tmp_path):
     text = report.write_report(df, tmp_path / "r.html").read_text()
     assert_self_contained(text)
     assert 'badge bad">failed' in text and 'badge warn">unreliable' in text
-    assert "at least 3 points" in text and "4 jobs without MI" in text
+    assert "at least 3 points" in text and "4 measurements without MI" in text
     assert "Cell-number law" not in text
 
     # nothing reliable at all: no collapse, still a page

@@ -56,8 +56,9 @@ workers = {workers}
 _VAE = """
 [[models]]
 name = "vae"
-epochs = 40
+epochs = 25
 n_hidden = 64
+n_top_genes = 1000
 """
 
 
