@@ -312,7 +312,8 @@ def _fit(model: _Model, X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, 
         if model.log_scaled[k]:
             params[name] = float(values[k])
             errors[name] = float(values[k] * se_theta[k])
-            intervals[name] = (float(np.exp(lo_t)), float(np.exp(hi_t)))
+            with np.errstate(over="ignore"):  # an undetermined log-scale end is +inf
+                intervals[name] = (float(np.exp(lo_t)), float(np.exp(hi_t)))
         else:
             params[name] = float(theta[k])
             errors[name] = float(se_theta[k])
