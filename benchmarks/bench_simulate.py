@@ -25,36 +25,12 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from noisescale.simulate import count_statistics as summary
 from noisescale.simulate import simulate
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 STATS = ["mean_umis", "log_library_sd", "zero_fraction", "detected_median",
          "detected_vs_depth_slope", "mean_var_slope", "overdispersion", "excess_zeros"]
-
-
-def summary(X) -> dict[str, float]:
-    """The statistics of tests/test_simulate.py, plus zeros beyond Poisson at mean 0.1-2."""
-    X = sp.csr_matrix(X, dtype=np.float64)
-    total = np.asarray(X.sum(1)).ravel()
-    X, total = X[total > 0], total[total > 0]
-    detected = np.diff(X.indptr)
-    norm = sp.diags(np.median(total) / total) @ X
-    mean = np.asarray(norm.mean(0)).ravel()
-    var = np.asarray(norm.multiply(norm).mean(0)).ravel() - mean**2
-    sel, high = mean > 0.05, mean > 0.5
-    raw_mean = np.asarray(X.mean(0)).ravel()
-    p0 = 1 - np.bincount(X.indices, minlength=X.shape[1]) / X.shape[0]
-    mid = (raw_mean > 0.1) & (raw_mean < 2)
-    return {
-        "mean_umis": total.mean(),
-        "log_library_sd": np.log(total).std(),
-        "zero_fraction": 1 - X.nnz / np.prod(X.shape),
-        "detected_median": np.median(detected),
-        "detected_vs_depth_slope": np.polyfit(np.log(total), np.log(detected), 1)[0],
-        "mean_var_slope": np.polyfit(np.log(mean[sel]), np.log(var[sel]), 1)[0],
-        "overdispersion": np.median((var[high] - mean[high]) / mean[high] ** 2),
-        "excess_zeros": np.median(p0[mid] - np.exp(-raw_mean[mid])),
-    }
 
 
 def realism(n_cells: int) -> None:

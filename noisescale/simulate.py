@@ -461,3 +461,36 @@ def simulate_file(
 _SIMULATE_KEYWORDS: dict[str, Any] = {
     k: v.default for k, v in inspect.signature(simulate).parameters.items()
     if v.kind is v.KEYWORD_ONLY and k != "cells"}
+
+
+def count_statistics(X) -> dict[str, float]:
+    """Summary statistics of a raw count matrix, for comparing simulated with real data.
+
+    ``mean_umis`` and ``log_library_sd`` (depth), ``zero_fraction``, ``detected_median`` and
+    ``detected_vs_depth_slope`` (log genes detected against log depth), ``mean_var_slope``
+    (log variance against log mean of depth-normalized genes with mean > 0.05),
+    ``overdispersion`` (median (var - mean) / mean^2 of genes with mean > 0.5) and
+    ``excess_zeros`` (median zero fraction beyond Poisson of genes with mean 0.1-2).
+    Cells without counts are left out.
+    """
+    X = sp.csr_matrix(X, dtype=np.float64)
+    total = np.asarray(X.sum(1)).ravel()
+    X, total = X[total > 0], total[total > 0]
+    detected = np.diff(X.indptr)
+    norm = sp.diags(np.median(total) / total) @ X
+    mean = np.asarray(norm.mean(0)).ravel()
+    var = np.asarray(norm.multiply(norm).mean(0)).ravel() - mean**2
+    sel, high = mean > 0.05, mean > 0.5
+    raw_mean = np.asarray(X.mean(0)).ravel()
+    p0 = 1 - np.bincount(X.indices, minlength=X.shape[1]) / X.shape[0]
+    mid = (raw_mean > 0.1) & (raw_mean < 2)
+    return {k: float(v) for k, v in {
+        "mean_umis": total.mean(),
+        "log_library_sd": np.log(total).std(),
+        "zero_fraction": 1 - X.nnz / np.prod(X.shape),
+        "detected_median": np.median(detected),
+        "detected_vs_depth_slope": np.polyfit(np.log(total), np.log(detected), 1)[0],
+        "mean_var_slope": np.polyfit(np.log(mean[sel]), np.log(var[sel]), 1)[0],
+        "overdispersion": np.median((var[high] - mean[high]) / mean[high] ** 2),
+        "excess_zeros": np.median(p0[mid] - np.exp(-raw_mean[mid])),
+    }.items()}

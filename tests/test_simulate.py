@@ -13,6 +13,7 @@ from scipy.spatial import cKDTree
 import noisescale.simulate as S
 from conftest import same_matrix, shared_file
 from noisescale import simulate as sim_module
+from noisescale.simulate import count_statistics as summary
 from noisescale.cli import main
 from noisescale.mi import ksg, mi_discrete
 from noisescale.simulate import simulate, simulate_file
@@ -224,27 +225,6 @@ def test_cli(tmp_path, capsys):
 
 # ----------------------------------------------------------------------------------------
 # Realism: the simulator at a real dataset's depth against that dataset.
-
-
-def summary(X) -> dict[str, float]:
-    """Depth, sparsity and mean-variance statistics of a raw count matrix."""
-    X = sp.csr_matrix(X, dtype=np.float64)
-    total = np.asarray(X.sum(1)).ravel()
-    X, total = X[total > 0], total[total > 0]
-    detected = np.diff(X.indptr)
-    norm = sp.diags(np.median(total) / total) @ X
-    mean = np.asarray(norm.mean(0)).ravel()
-    var = np.asarray(norm.multiply(norm).mean(0)).ravel() - mean**2
-    sel, high = mean > 0.05, mean > 0.5
-    return {
-        "mean_umis": total.mean(),
-        "log_library_sd": np.log(total).std(),
-        "zero_fraction": 1 - X.nnz / np.prod(X.shape),
-        "detected_median": np.median(detected),
-        "detected_vs_depth_slope": np.polyfit(np.log(total), np.log(detected), 1)[0],
-        "mean_var_slope": np.polyfit(np.log(mean[sel]), np.log(var[sel]), 1)[0],
-        "overdispersion": np.median((var[high] - mean[high]) / mean[high] ** 2),
-    }
 
 
 def matched(real: dict[str, float], n_genes: int, seed: int = 0) -> dict[str, float]:
