@@ -98,7 +98,7 @@ def test_bad_config_is_refused_when_read(dataset, tmp_path, change, message):
      "no clone membership under 'lineage'"),
     ({"signals": [{"kind": "clone_pairs", "clone_key": "clone", "time_column": "day",
                    "early": 4}]}, "no cell has early time 4"),
-    ({"sweep": {"umis_per_cell": [500, 90000]}}, "exceed the dataset's mean depth"),
+    ({"sweep": {"umis_per_cell": [500, 90000]}}, "exceed the mean depth of the held-out cells"),
     ({"sweep__n_cells": [5000]}, "training pool has 420"),
     ({"dataset__layer": "counts"}, "no layer 'counts'"),
     ({"split__stratify": "batch"}, "obs has no column 'batch'"),
@@ -201,6 +201,15 @@ def test_sweep_table_resume_and_depth_trend(dataset, tmp_path):
     more = parse_config(config(dataset, out, sweep__seeds=[0, 1, 2]), base=tmp_path)
     extended = run_sweep(more)
     assert extended.n_reused == first.n_jobs and extended.n_ran == first.n_jobs // 2
+
+
+def test_target_depths_become_fractions(dataset, tmp_path):
+    cfg = parse_config(config(dataset, tmp_path / "out", sweep={
+        "umis_per_cell": [1000, 300], "n_cells": ["all"], "seeds": [0]}, models=[
+        {"name": "pca", "n_dims": 6, "n_top_genes": 200}]), base=tmp_path)
+    df = run_sweep(cfg).results
+    u = df.groupby("fraction")["umis_per_cell"].mean().sort_index(ascending=False)
+    assert np.allclose(u.to_numpy(), [1000, 300], rtol=0.005)  # binomial noise only
 
 
 def test_process_pool_equals_inline(dataset, tmp_path):

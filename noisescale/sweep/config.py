@@ -33,7 +33,7 @@ seed = 0                   # the split is made once, with this seed
 
 [sweep]
 fractions = [1.0, 0.5, 0.2, 0.1, 0.05]  # thinning fractions q, or instead:
-# umis_per_cell = [2000, 1000, 500]     # target mean UMIs per cell (converted to fractions)
+# umis_per_cell = [2000, 1000, 500]     # target mean UMIs per held-out cell (as fractions)
 n_cells = [500, 1000]      # training cells N (nested subsets of the training pool); "all" = pool
 seeds = [0, 1, 2]          # replicates: thinning, subsampling, model and estimator seeds
 

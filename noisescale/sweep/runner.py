@@ -118,8 +118,8 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
     signals = [Signal(s) for s in cfg.signals]
     for s in signals:
         s.validate(adata)
-    fractions = _fractions(cfg, counts)
     test, pool = split_cells(adata, cfg, signals)
+    fractions = _fractions(cfg, counts[test])
     sizes = []
     for n in cfg.sweep.n_cells:
         n = pool.size if n == "all" else n
@@ -131,14 +131,17 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
                      fractions=fractions, sizes=tuple(sizes), signals=signals)
 
 
-def _fractions(cfg: SweepConfig, counts) -> tuple[float, ...]:
+def _fractions(cfg: SweepConfig, test_counts) -> tuple[float, ...]:
+    """The thinning fractions, decreasing; target depths are fractions of the held-out cells'
+    mean depth, so the measured depth u of each level is the target."""
     if cfg.sweep.fractions is not None:
         return tuple(sorted(cfg.sweep.fractions, reverse=True))
-    mean = float(counts.sum()) / counts.shape[0]
+    mean = float(test_counts.sum()) / test_counts.shape[0]
     too_deep = [u for u in cfg.sweep.umis_per_cell if u > mean]
     if too_deep:
-        raise ConfigError(f"sweep.umis_per_cell: {too_deep} exceed the dataset's mean depth "
-                          f"of {mean:.1f} UMIs per cell (thinning only removes UMIs)")
+        raise ConfigError(f"sweep.umis_per_cell: {too_deep} exceed the mean depth of the "
+                          f"held-out cells, {mean:.1f} UMIs per cell (thinning only removes "
+                          "UMIs)")
     return tuple(sorted((u / mean for u in cfg.sweep.umis_per_cell), reverse=True))
 
 
