@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import signal
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -83,6 +84,10 @@ class _PoolFuture:
         return self._result.get()
 
 
+def _ignore_sigint() -> None:
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 class LocalExecutor:
     """A pool of ``workers`` spawned processes; shared matrices through ``cache_dir``."""
 
@@ -92,8 +97,9 @@ class LocalExecutor:
         self.workers = workers
         self.cache = Path(cache_dir)
         self.cache.mkdir(parents=True, exist_ok=True)
-        # spawn, not fork: torch and OpenMP runtimes do not survive a fork safely.
-        self._pool = multiprocessing.get_context("spawn").Pool(workers)
+        # spawn, not fork: torch and OpenMP runtimes do not survive a fork safely. Workers
+        # ignore Ctrl-C (the terminal sends it to them too): the driver decides and stops them.
+        self._pool = multiprocessing.get_context("spawn").Pool(workers, _ignore_sigint)
 
     def put(self, obj: Any) -> Any:
         if not sp.issparse(obj):
