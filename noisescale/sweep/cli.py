@@ -117,15 +117,15 @@ def _sweep_and_report(cfg, args: argparse.Namespace, *, report: bool) -> int:
     if report:
         fits = _write_fits(result.results, out / "fits.csv", ["dataset", "signal", "model"],
                            bootstrap=0, quiet=args.quiet, laws=("noise",))
-        _write_report(out, out / "report.html", fits=fits, quiet=args.quiet)
+        _write_report(result.results, out, out / "report.html", fits=fits, quiet=args.quiet)
     return 0
 
 
 def _write_fits(results, path: Path, by: list[str], *, bootstrap: int, quiet: bool,
                 laws: tuple[str, ...] = ("noise", "cells")):
     """Fit, write the table to ``path``, print the rows of ``laws``."""
-    from ..report import fit_results
     from ..io import write_atomic
+    from ..report import fit_results
 
     fits = fit_results(results, by=by, bootstrap=bootstrap)
     write_atomic(path, fits.to_csv(index=False))
@@ -139,13 +139,19 @@ def _write_fits(results, path: Path, by: list[str], *, bootstrap: int, quiet: bo
     return fits
 
 
-def _write_report(results_path: Path, path: Path, *, fits=None, title: str | None = None,
-                  quiet: bool = False) -> Path:
-    from ..report import write_report
+def _read(results_arg: str):
+    """A results table and the directory beside it (where fits, report, provenance go)."""
     from .store import read_results
 
-    results = read_results(results_path)
-    base = results_path if results_path.is_dir() else results_path.parent
+    path = Path(results_arg)
+    return read_results(path), (path if path.is_dir() else path.parent)
+
+
+def _write_report(results, base: Path, path: Path, *, fits=None, title: str | None = None,
+                  quiet: bool = False) -> Path:
+    """The HTML report of ``results``, with the provenance.json found in ``base``."""
+    from ..report import write_report
+
     prov_file = base / "provenance.json"
     provenance = json.loads(prov_file.read_text()) if prov_file.exists() else None
     out = write_report(results, path, fits=fits, provenance=provenance, title=title)
@@ -155,21 +161,16 @@ def _write_report(results_path: Path, path: Path, *, fits=None, title: str | Non
 
 
 def _fit(args: argparse.Namespace) -> int:
-    from .store import read_results
-
-    results_path = Path(args.results)
-    results = read_results(results_path)
-    base = results_path if results_path.is_dir() else results_path.parent
+    results, base = _read(args.results)
     out = Path(args.output) if args.output else base / "fits.csv"
     _write_fits(results, out, args.by, bootstrap=args.bootstrap or 0, quiet=args.quiet)
     return 0
 
 
 def _report(args: argparse.Namespace) -> int:
-    results_path = Path(args.results)
-    base = results_path if results_path.is_dir() else results_path.parent
+    results, base = _read(args.results)
     out = Path(args.output) if args.output else base / "report.html"
-    _write_report(results_path, out, title=args.title, quiet=args.quiet)
+    _write_report(results, base, out, title=args.title, quiet=args.quiet)
     return 0
 
 

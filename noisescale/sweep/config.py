@@ -13,7 +13,7 @@ import math
 import numbers
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -159,13 +159,7 @@ class SweepConfig:
     def with_run(self, **changes: Any) -> SweepConfig:
         """A copy with some ``[run]`` options replaced (e.g. from the command line)."""
         run = {**asdict(self.run), **{k: v for k, v in changes.items() if v is not None}}
-        return _replace(self, run=_run(run))
-
-
-def _replace(cfg: SweepConfig, **changes: Any) -> SweepConfig:
-    from dataclasses import replace
-
-    return replace(cfg, **changes)
+        return replace(self, run=_run(run))
 
 
 def stable_hash(obj: Any, length: int = 16) -> str:

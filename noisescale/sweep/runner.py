@@ -30,12 +30,13 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 
+from ..io import write_atomic
 from ..stream import Cancelled
 from .config import ConfigError, ModelSpec, SweepConfig, load_config, stable_hash
 from .executors import make_executor, resolve
 from .signals import PreparedSignal, Signal, estimate
-from ..io import write_atomic
 from .store import ResultStore
 
 
@@ -112,8 +113,6 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
     if cfg.dataset.layer is not None and cfg.dataset.layer not in adata.layers:
         raise ConfigError(f"dataset.layer: no layer {cfg.dataset.layer!r} (layers: "
                           f"{list(adata.layers.keys())})")
-    import scipy.sparse as sp
-
     counts = sp.csr_matrix(source_matrix(adata, cfg.dataset.layer))
     signals = [Signal(s) for s in cfg.signals]
     for s in signals:
