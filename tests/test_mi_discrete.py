@@ -44,7 +44,7 @@ def test_independent_labels_near_zero():
 def test_partial_overlap_matches_sklearn():
     """In one dimension Ross's estimator is what scikit-learn's mutual_info_classif computes
     (in nats, after a tie-breaking noise that does not change counts on tie-free data)."""
-    sklearn = pytest.importorskip("sklearn.feature_selection")
+    import sklearn.feature_selection as sklearn
     x, labels = clusters(800, 3, 1, sep=1.5, seed=4)
     ours = mi_discrete(x, labels, k=3, jitter=0)
     theirs = sklearn.mutual_info_classif(x, labels, discrete_features=False, n_neighbors=3,
@@ -73,7 +73,6 @@ def test_one_hot():
 
 
 def test_lmi_route_runs():
-    pytest.importorskip("torch")
     x, labels = clusters(400, 4, 6, sep=20.0, seed=6)
     est = mi_discrete(x, labels, method="lmi", epochs=40, patience=10)
     assert 1.4 < est < 2.3  # log2(4) = 2 within LMI's error at 800 held-out samples

@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-pytest.importorskip("torch")
-
-from noisescale.mi import LMIResult, lmi  # noqa: E402
+from noisescale.mi import LMIResult, lmi
 
 
 def embedded_pair(n, rho, dim, noise, seed):

@@ -4,17 +4,17 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import anndata as ad
 import numpy as np
 import pytest
 import scipy.sparse as sp
+import torch
 from scipy import stats
 
-torch = pytest.importorskip("torch")
-
-import noisescale as ns  # noqa: E402
-from noisescale import models  # noqa: E402
-from noisescale.models.transformer import CLS, N_SPECIAL, PAD, rank_tokens  # noqa: E402
-from noisescale.models.vae import log_nb, log_zinb  # noqa: E402
+import noisescale as ns
+from noisescale import models
+from noisescale.models.transformer import CLS, N_SPECIAL, PAD, rank_tokens
+from noisescale.models.vae import log_nb, log_zinb
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 PAUL = DATA / "paul2015_tradeseq.h5ad"
@@ -93,7 +93,6 @@ def test_every_model_takes_any_64_bit_seed(name, data):
 
 
 def test_anndata_layer_and_gene_names(data):
-    ad = pytest.importorskip("anndata")
     X, _ = data
     adata = ad.AnnData(sp.csr_matrix(X.shape, dtype=np.float32))
     adata.layers["counts"] = X
@@ -191,7 +190,6 @@ def knn_accuracy(train_emb, train_labels, test_emb, test_labels, k=15):
 @pytest.mark.skipif(not PAUL.exists(), reason="shared dataset paul2015 not present")
 def test_learning_is_real_on_paul2015():
     """Held-out k-NN (k = 15) cell-type accuracy: PCA and the VAE beat random projection."""
-    ad = pytest.importorskip("anndata")
     adata = ad.read_h5ad(PAUL)
     labels = np.unique(adata.obs["celltype"].to_numpy(), return_inverse=True)[1]
     order = np.random.default_rng(0).permutation(adata.n_obs)
@@ -220,7 +218,6 @@ def test_wall_time_cap_stops_mid_epoch(data):
 @pytest.mark.parametrize("name", sorted(FAST))
 def test_every_model_on_real_counts(name):
     """Each model fits and embeds real UMI counts (a slice of paul2015), deterministically."""
-    ad = pytest.importorskip("anndata")
     adata = ad.read_h5ad(PAUL)[:700].copy()
     train, test = adata[:500], adata[500:]
     a = models.get(name, **FAST[name]).fit(train, seed=1).embed(test)

@@ -4,15 +4,12 @@ including empty rows and matrices, counts near 2^31 - 1 and int64 indices."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import scipy.sparse as sp
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
-hypothesis = pytest.importorskip("hypothesis")
-from hypothesis import HealthCheck, given, settings  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-import noisescale as ns  # noqa: E402
-from noisescale import _core  # noqa: E402
+import noisescale as ns
+from noisescale import _core
 
 MAX_COUNT = {np.int32: 2**31 - 1, np.int64: 2**31 - 1, np.float32: 2**24, np.float64: 2**31 - 1}
 PROFILE = settings(max_examples=60, deadline=None, derandomize=True,

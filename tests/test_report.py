@@ -1,8 +1,10 @@
-"""The parameter table and the self-contained HTML report of a sweep (noisescale.report)."""
+"""The parameter table and the self-contained HTML report of a sweep
+(noisescale.laws.fit_results, noisescale.report)."""
 
 from __future__ import annotations
 
 import base64
+import os
 import re
 
 import numpy as np
@@ -17,6 +19,15 @@ SIZES = (500, 2000, 8000)
 FRACTIONS = (0.005, 0.015, 0.05, 0.15, 0.5, 1.0)
 FULL_DEPTH = 20000.0
 CONFIG = '[sweep]\nname = "demo <run> & co"\nseeds = [0, 1, 2]\n'
+
+
+def shown(v: float) -> str:
+    """How the page prints a finite parameter: 3 significant digits, thousands as integers
+    with separators, 10^6 and more in scientific notation."""
+    v = float(v)
+    if abs(v) >= 1e6:
+        return f"{v:.3g}"
+    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:.3g}"
 
 
 def truth(model: str, signal: str, n: int) -> tuple[float, float]:
@@ -60,7 +71,7 @@ def table() -> pd.DataFrame:
 
 @pytest.fixture(scope="module")
 def fits(table) -> pd.DataFrame:
-    return report.fit_results(table)
+    return laws.fit_results(table)
 
 
 def assert_self_contained(text: str) -> None:
@@ -105,21 +116,21 @@ def test_fit_results_recovers_the_laws(table, fits):
 
 def test_fit_results_bootstrap_over_seeds_and_csv_round_trip(tmp_path, table):
     one = table[(table["model"] == "pca") & (table["signal"] == "cell_type")]
-    fits = report.fit_results(one, bootstrap=40, seed=1, weights="replicates")
+    fits = laws.fit_results(one, bootstrap=40, seed=1, weights="replicates")
     assert (fits["weights"] == "replicates").all()
     noise = fits[fits["law"] == "noise"]
     assert np.isfinite(noise[["u_bar_boot_lo", "u_bar_boot_hi", "I_max_boot_lo"]]).all().all()
     assert (noise["u_bar_boot_lo"] < noise["u_bar_boot_hi"]).all()
-    again = report.fit_results(one, bootstrap=40, seed=1, weights="replicates")
+    again = laws.fit_results(one, bootstrap=40, seed=1, weights="replicates")
     pd.testing.assert_frame_equal(fits, again)
     # what `noisescale fit` saves, read back for `noisescale report`
     fits.to_csv(tmp_path / "fits.csv", index=False)
     out = report.write_report(one, tmp_path / "r.html", fits=pd.read_csv(tmp_path / "fits.csv"))
     text = out.read_text()
-    assert "bootstrap [" in text and report._num(noise["u_bar"].iloc[0]) in text
+    assert "bootstrap [" in text and shown(noise["u_bar"].iloc[0]) in text
     assert f"{len(noise)} fits are weighted by the spread over seeds" in text
     with pytest.raises(ValueError, match="weights"):
-        report.fit_results(one, weights="inverse")
+        laws.fit_results(one, weights="inverse")
 
 
 # ---------------------------------------------------------------------------- the page
@@ -136,7 +147,7 @@ def test_report_is_self_contained_escaped_and_complete(tmp_path, table, fits):
     assert 'name = &quot;demo &lt;run&gt; &amp; co&quot;' in text and "c0ffee12" in text
     assert "/data/sim.h5ad" in text and "2026-01-01T10:20:00" in text
     for _, r in fits[fits["law"] == "noise"].iterrows():
-        assert report._num(r["u_bar"]) in text and report._num(r["I_max"]) in text
+        assert shown(r["u_bar"]) in text and shown(r["I_max"]) in text
     for heading in ("Noise law per group", "Scaling curves", "Collapse", "Cell-number law",
                     "Residuals", "Measurements", "Provenance", "Job time"):
         assert heading in text
@@ -155,7 +166,7 @@ def test_report_handles_degenerate_tables(tmp_path):
     single = results_table(models=("flat",), signals=("cell_type",), sizes=(1000,),
                            fractions=(0.5,))                 # a single depth
     df = pd.concat([t, bad, single], ignore_index=True)
-    fits = report.fit_results(df)
+    fits = laws.fit_results(df)
     assert (fits["law"] == "noise").all()                   # one training size: no cell law
     by_model = fits.set_index("model")
     assert by_model.loc["pca", "reliable"] and "dropped_nan" in by_model.loc["pca", "flags"]
@@ -187,21 +198,21 @@ def test_report_groups_by_other_columns(tmp_path, table):
 
 def test_errors_name_the_problem(tmp_path, table):
     with pytest.raises(ValueError, match="empty"):
-        report.fit_results(table.iloc[:0])
+        laws.fit_results(table.iloc[:0])
     with pytest.raises(ValueError, match=r"\['umis_per_cell', 'mi'\]"):
-        report.fit_results(table.drop(columns=["umis_per_cell", "mi"]))
+        laws.fit_results(table.drop(columns=["umis_per_cell", "mi"]))
     with pytest.raises(ValueError, match=r"\['signal'\]"):
         report.write_report(table.drop(columns="signal"), tmp_path / "r.html")
     with pytest.raises(ValueError, match="grouping"):
-        report.fit_results(table, by=())
+        laws.fit_results(table, by=())
     with pytest.raises(ValueError, match="bootstrap"):
-        report.fit_results(table, bootstrap=-1)
+        laws.fit_results(table, bootstrap=-1)
     with pytest.raises(ValueError, match="fitted over"):
-        report.fit_results(table, by=("model", "n_cells"))
+        laws.fit_results(table, by=("model", "n_cells"))
     with pytest.raises(ValueError, match="fits table lacks"):
         report.write_report(table, tmp_path / "r.html", fits=pd.DataFrame({"x": [1]}))
     with pytest.raises(TypeError, match="DataFrame"):
-        report.fit_results(table.to_dict())
+        laws.fit_results(table.to_dict())
     assert list(tmp_path.iterdir()) == []
 
 
@@ -217,7 +228,7 @@ def test_write_is_atomic(tmp_path, monkeypatch, table):
 
     small = table[(table["model"] == "pca") & (table["signal"] == "protein")
                   & (table["n_cells"] == 8000)]
-    monkeypatch.setattr(report.os, "replace", fail)
+    monkeypatch.setattr(os, "replace", fail)  # the rename into place fails
     with pytest.raises(OSError, match="disk full"):
         report.write_report(small, target)
     assert target.read_text() == "old report"

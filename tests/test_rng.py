@@ -4,6 +4,8 @@ import os
 import subprocess
 import sys
 
+import pytest
+
 from noisescale import _core
 
 
@@ -55,5 +57,7 @@ def test_simd_paths_give_identical_bits(tmp_path):
     for cap in ("avx2", "scalar"):
         isa, digest = _run(cap, tmp_path)
         results[isa] = digest
+    if len(results) < 2:
+        pytest.skip(f"this CPU has only the {best_isa} path: no other SIMD path to compare")
     assert "scalar" in results
     assert len(set(results.values())) == 1, results

@@ -10,14 +10,14 @@ import pytest
 import scipy.sparse as sp
 from scipy.spatial import cKDTree
 
-import noisescale.simulate as S
 from conftest import same_matrix, shared_file
 from noisescale import simulate as sim_module
-from noisescale.simulate import count_statistics as summary
 from noisescale.cli import main
+from noisescale.errors import Cancelled
+from noisescale.io import AnnDataWriter
 from noisescale.mi import ksg, mi_discrete
+from noisescale.simulate import count_statistics as summary
 from noisescale.simulate import simulate, simulate_file
-from noisescale.stream import Cancelled
 
 SMALL = dict(n_genes=400, mean_umis=800.0)
 
@@ -144,15 +144,15 @@ def test_file_is_atomic(tmp_path, monkeypatch):
         simulate_file(out, 100, 50)
     assert out.read_bytes() == b"old"
     calls = []
-    real = S._generate
+    real = AnnDataWriter.append_rows
 
-    def failing(model, start, stop):
-        calls.append(start)
-        if len(calls) == 2:
+    def failing(self, key, block):  # the disk fails on the second chunk of counts
+        calls.append(key)
+        if calls.count("X") == 2:
             raise RuntimeError("boom")
-        return real(model, start, stop)
+        return real(self, key, block)
 
-    monkeypatch.setattr(S, "_generate", failing)
+    monkeypatch.setattr(AnnDataWriter, "append_rows", failing)
     with pytest.raises(RuntimeError, match="boom"):
         simulate_file(out, 300, 50, chunk_cells=100, overwrite=True)
     monkeypatch.undo()

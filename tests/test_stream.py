@@ -189,7 +189,7 @@ def test_real_data_streams_like_in_memory(tmp_path):
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # zarr/anndata notes on v3 defaults
 def test_zarr_v3_in_gives_zarr_v3_out(tmp_path):
-    zarr = pytest.importorskip("zarr")
+    import zarr
     a = make_adata(n_obs=60, n_vars=10)
     with ad.settings.override(zarr_write_format=3):
         a.write_zarr(tmp_path / "v3.zarr")

@@ -187,7 +187,7 @@ def test_non_integer_counts_name_file_row_and_column(tmp_path):
 def test_bad_arguments(cells, tmp_path):
     with pytest.raises(ValueError, match="must end in .h5ad or .zarr"):
         ns.thin_file(cells, tmp_path / "o.csv", 0.5)
-    with pytest.raises(ValueError, match="chunk_rows must be >= 1"):
+    with pytest.raises(ValueError, match="chunk_rows must be an integer >= 1"):
         ns.thin_file(cells, tmp_path / "o.h5ad", 0.5, chunk_rows=0)
     with pytest.raises(ValueError, match=r"fraction must be in \[0, 1\]"):
         ns.thin_file(cells, tmp_path / "o.h5ad", 1.5)
@@ -223,7 +223,7 @@ def test_compressed_output_roundtrips(cells, tmp_path):
 
 
 def test_cancel_event_stops_at_a_chunk_boundary(cells, tmp_path, monkeypatch):
-    from noisescale.stream import Cancelled
+    from noisescale.errors import Cancelled
 
     event = threading.Event()
     original = AnnDataWriter.append_rows

@@ -222,7 +222,6 @@ def test_process_pool_equals_inline(dataset, tmp_path):
 
 
 def test_dask_local_cluster_equals_local(dataset, tmp_path):
-    pytest.importorskip("distributed")
     small = dict(sweep__seeds=[0], sweep__fractions=[1.0, 0.1], sweep__n_cells=["all"])
     local = run_sweep(parse_config(config(dataset, tmp_path / "a", **small), base=tmp_path))
     dask = run_sweep(parse_config(config(dataset, tmp_path / "b", **small, run={
@@ -329,7 +328,7 @@ def _real(tmp_path, name: str, signals, **changes):
     }
     for table, value in changes.items():
         cfg[table] = {**cfg[table], **value} if isinstance(value, dict) else value
-    from noisescale.report import fit_results
+    from noisescale.laws import fit_results
 
     df = run_sweep(parse_config(cfg, base=tmp_path)).results
     mean = df.groupby("fraction")["mi"].mean()

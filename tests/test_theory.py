@@ -1,4 +1,5 @@
-"""noisescale.theory: the Gaussian channel is the noise law, and the toolkit recovers it."""
+"""noisescale.simulate.gaussian: the Gaussian channel is the noise law, and the toolkit
+recovers it."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 
 from noisescale.laws import noise_law
 from noisescale.mi import ksg
-from noisescale.theory import GaussianChannel, recover
+from noisescale.simulate import GaussianChannel, recover
 
 U = np.geomspace(0.01, 1e7, 60)
 DEPTHS = np.geomspace(3, 30_000, 9)
@@ -87,10 +88,13 @@ def test_sampler_matches_the_covariance_and_is_deterministic():
 # KSG (k = 3) on N = 10,000 samples: its statistical error is ~0.01 bits and its bias is
 # small for a 1-D Y and a low-dimensional X (README: within 0.06 bits in 1-2 dims); the
 # largest deviations seen on these grids were 0.03 bits (1-D X) and 0.05 bits (4-D X with
-# 4 bits), so the tolerances are 0.05 and 0.08 bits.
-@pytest.mark.parametrize("dim, I_max, tol", [(1, 0.5, 0.05), (1, 2.0, 0.05), (1, 4.0, 0.05),
-                                             (3, 2.0, 0.08), (4, 4.0, 0.08)])
-def test_ksg_recovers_the_curve_and_the_fit_the_parameters(dim, I_max, tol):
+# 4 bits), so the tolerances are 0.05 and 0.08 bits. At I_max = 0.5 bits the curve is shallow
+# and u_bar is the least determined: over seeds 0-5 its fit spans 88-121 (the other cases stay
+# within 15 %), so that case allows 25 %.
+@pytest.mark.parametrize("dim, I_max, tol, u_tol", [
+    (1, 0.5, 0.05, 0.25), (1, 2.0, 0.05, 0.15), (1, 4.0, 0.05, 0.15), (3, 2.0, 0.08, 0.15),
+    (4, 4.0, 0.08, 0.15)])
+def test_ksg_recovers_the_curve_and_the_fit_the_parameters(dim, I_max, tol, u_tol):
     ch = GaussianChannel(u_bar=100.0, I_max=I_max, dim=dim)
     table, fit = recover(ch, DEPTHS, n=10_000, seed=0)
     assert list(table.columns) == ["u", "mi", "analytic", "error"]
@@ -99,7 +103,7 @@ def test_ksg_recovers_the_curve_and_the_fit_the_parameters(dim, I_max, tol):
     # KSG's errors are systematic (one sample path, bias), so the fit's intervals, built
     # from the residual scatter, need not hold the truth: check stated tolerances instead.
     assert fit.r2 > 0.995 and fit.reliable
-    assert fit.u_bar == pytest.approx(100.0, rel=0.15)
+    assert fit.u_bar == pytest.approx(100.0, rel=u_tol)
     assert fit.I_max == pytest.approx(I_max, abs=0.05)
 
 

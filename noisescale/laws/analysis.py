@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
+from .._internal.seeding import generator
 from .fit import MODELS, LawFit, fit_cell_law, fit_noise_law
 from .forms import collapse_value, joint_law
 
@@ -232,7 +233,7 @@ def optimize_budget(fit: LawFit, budget: float, *, cost_per_cell: float = 0.0,
         return n, depth(n)
 
     n_opt, u_opt = best(fit.theta)
-    rng = np.random.default_rng(seed)
+    rng = generator(seed, "plan")
     cov = np.where(np.isfinite(fit.cov), fit.cov, 0.0)
     thetas = rng.multivariate_normal(fit.theta, cov, size=draws, method="eigh")
     opts = np.array([best(t) for t in thetas])

@@ -31,11 +31,13 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar, cast, overload
 
 import numpy as np
 from scipy import optimize, stats
 
+from .._internal.checks import check_int
+from .._internal.seeding import generator
 from .forms import cell_law, depth_for_fraction, joint_law, noise_law
 
 MAX_BITS = 30.0
@@ -81,8 +83,10 @@ MODELS = {
 
 @dataclass
 class LawFit:
-    """A fitted law. Parameters are attributes too: ``fit.u_bar``, ``fit.u_bar_err``,
-    ``fit.u_bar_ci`` (and likewise I_max, N0, s, I_inf)."""
+    """A fitted law. The fitters return its subclasses, whose parameters are attributes:
+    :class:`NoiseLawFit` (``u_bar``, ``I_max``), :class:`CellLawFit` (``N0``, ``s``,
+    ``I_inf``) and :class:`JointLawFit` (``u_bar``, ``I_max``, ``N0``, ``s``), each with
+    ``_err`` (standard error) and ``_ci`` (``level`` interval), e.g. ``fit.u_bar_ci``."""
 
     law: str
     params: dict[str, float]
@@ -109,16 +113,6 @@ class LawFit:
     def reliable(self) -> bool:
         return not any(f in UNRELIABLE for f in self.flags)
 
-    def __getattr__(self, name: str) -> Any:
-        params = self.__dict__.get("params", {})
-        for suffix, table in (("_err", "errors"), ("_ci", "intervals")):
-            base = name[: -len(suffix)] if name.endswith(suffix) else None
-            if base in params:
-                return self.__dict__[table][base]
-        if name in params:
-            return params[name]
-        raise AttributeError(name)
-
     def predict(self, *x) -> np.ndarray:
         """The fitted law at x (u; or N; or N, u for the joint law)."""
         X = np.column_stack([np.asarray(v, dtype=float).ravel() for v in x])
@@ -127,7 +121,7 @@ class LawFit:
 
     def band(self, *x, level: float = 0.95, draws: int = 400, seed: int = 0):
         """Pointwise ``level`` confidence band of the curve, from parameter draws."""
-        rng = np.random.default_rng(seed)
+        rng = generator(seed, "band")
         X = np.column_stack([np.asarray(v, dtype=float).ravel() for v in x])
         cov = np.where(np.isfinite(self.cov), self.cov, 0.0)
         thetas = rng.multivariate_normal(self.theta, cov, size=draws, method="eigh")
@@ -156,6 +150,67 @@ class LawFit:
         row.update({"r2": self.r2, "rmse": self.rmse, "aic": self.aic,
                     "reliable": self.reliable, "flags": ";".join(self.flags)})
         return row
+
+
+T = TypeVar("T")
+
+
+class _Param(Generic[T]):
+    """A parameter of a fit as an attribute: its value, ``_err`` or ``_ci``."""
+
+    def __init__(self, name: str, table: str):
+        self.name, self.table = name, table
+
+    @overload
+    def __get__(self, obj: None, owner: type | None = None) -> _Param[T]: ...
+
+    @overload
+    def __get__(self, obj: LawFit, owner: type | None = None) -> T: ...
+
+    def __get__(self, obj, owner=None):
+        if obj is None:
+            return self
+        return getattr(obj, self.table)[self.name]
+
+
+def _value(name: str) -> _Param[float]:
+    return _Param(name, "params")
+
+
+def _err(name: str) -> _Param[float]:
+    return _Param(name, "errors")
+
+
+def _ci(name: str) -> _Param[tuple[float, float]]:
+    return _Param(name, "intervals")
+
+
+class NoiseLawFit(LawFit):
+    """A fit of the noise law I(u): noise sensitivity ``u_bar`` and capacity ``I_max``."""
+
+    u_bar, u_bar_err, u_bar_ci = _value("u_bar"), _err("u_bar"), _ci("u_bar")
+    I_max, I_max_err, I_max_ci = _value("I_max"), _err("I_max"), _ci("I_max")
+
+
+class CellLawFit(LawFit):
+    """A fit of the cell-number law I(N) = I_inf - (N/N0)^(-s)."""
+
+    N0, N0_err, N0_ci = _value("N0"), _err("N0"), _ci("N0")
+    s, s_err, s_ci = _value("s"), _err("s"), _ci("s")
+    I_inf, I_inf_err, I_inf_ci = _value("I_inf"), _err("I_inf"), _ci("I_inf")
+
+
+class JointLawFit(LawFit):
+    """A fit of the joint law I(N, u)."""
+
+    u_bar, u_bar_err, u_bar_ci = _value("u_bar"), _err("u_bar"), _ci("u_bar")
+    I_max, I_max_err, I_max_ci = _value("I_max"), _err("I_max"), _ci("I_max")
+    N0, N0_err, N0_ci = _value("N0"), _err("N0"), _ci("N0")
+    s, s_err, s_ci = _value("s"), _err("s"), _ci("s")
+
+
+FIT_CLASSES: dict[str, type[LawFit]] = {"noise": NoiseLawFit, "cells": CellLawFit,
+                                        "joint": JointLawFit}
 
 
 # --------------------------------------------------------------------------------------------
@@ -353,10 +408,10 @@ def _fit(model: _Model, X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, 
     if dropped:
         flags.append("dropped_nan")
 
-    fit = LawFit(law=model.law, params=params, errors=errors, intervals=intervals, level=level,
-                 n=n, dof=dof, r2=r2, rmse=math.sqrt(rss / n), aic=aic, residuals=resid,
-                 flags=flags, theta=theta, cov=cov, x=X, y=y, sigma=sigma, n_dropped=dropped,
-                 saturation=saturation)
+    fit = FIT_CLASSES[model.law](
+        law=model.law, params=params, errors=errors, intervals=intervals, level=level, n=n,
+        dof=dof, r2=r2, rmse=math.sqrt(rss / n), aic=aic, residuals=resid, flags=flags,
+        theta=theta, cov=cov, x=X, y=y, sigma=sigma, n_dropped=dropped, saturation=saturation)
     if bootstrap:
         fit.bootstrap_intervals = _bootstrap(model, fit, w, bounds, bootstrap, replicate, seed)
     return fit
@@ -364,7 +419,7 @@ def _fit(model: _Model, X: np.ndarray, y: np.ndarray, sigma: np.ndarray | None, 
 
 def _bootstrap(model: _Model, fit: LawFit, w, bounds, draws: int, replicate, seed: int):
     """Percentile intervals from refits on resampled replicate curves (or points)."""
-    rng = np.random.default_rng(seed)
+    rng = generator(seed, "bootstrap")
     X, y = fit.x, fit.y
     p = len(model.names)
     groups = [np.flatnonzero(replicate == r) for r in np.unique(replicate)] \
@@ -389,7 +444,7 @@ def _bootstrap(model: _Model, fit: LawFit, w, bounds, draws: int, replicate, see
 
 
 def fit_noise_law(u, mi, *, sigma=None, level: float = 0.95, bootstrap: int = 0,
-                  replicate=None, seed: int = 0) -> LawFit:
+                  replicate=None, seed: int = 0) -> NoiseLawFit:
     """Fit ``I(u) = I_max - 1/2 log2((1 + u/u_bar) / (u/u_bar + 2^(-2 I_max)))``.
 
     Parameters
@@ -413,22 +468,23 @@ def fit_noise_law(u, mi, *, sigma=None, level: float = 0.95, bootstrap: int = 0,
     Returns a :class:`LawFit` with ``u_bar``, ``I_max``, ``u_bar_err``, ``I_max_err``,
     ``u_bar_ci``, ``I_max_ci``, ``r2``, ``aic``, ``flags``; see the module docstring.
     """
-    return _fit_public("noise", [u], ["u"], mi, sigma, level, bootstrap, replicate, seed)
+    return cast(NoiseLawFit, _fit_public("noise", [u], ["u"], mi, sigma, level, bootstrap,
+                                         replicate, seed))
 
 
 def fit_cell_law(n_cells, mi, *, sigma=None, level: float = 0.95, bootstrap: int = 0,
-                 replicate=None, seed: int = 0) -> LawFit:
+                 replicate=None, seed: int = 0) -> CellLawFit:
     """Fit ``I(N) = I_inf - (N/N0)^(-s)``; parameters as in :func:`fit_noise_law`."""
-    return _fit_public("cells", [n_cells], ["n_cells"], mi, sigma, level, bootstrap, replicate,
-                       seed)
+    return cast(CellLawFit, _fit_public("cells", [n_cells], ["n_cells"], mi, sigma, level,
+                                        bootstrap, replicate, seed))
 
 
 def fit_joint_law(n_cells, u, mi, *, sigma=None, level: float = 0.95, bootstrap: int = 0,
-                  replicate=None, seed: int = 0) -> LawFit:
+                  replicate=None, seed: int = 0) -> JointLawFit:
     """Fit ``I(N, u) = I_noise(u; u_bar, I_max) - (N/N0)^(-s)`` to a grid of cell numbers and
     depths; parameters as in :func:`fit_noise_law`."""
-    return _fit_public("joint", [n_cells, u], ["n_cells", "u"], mi, sigma, level, bootstrap,
-                       replicate, seed)
+    return cast(JointLawFit, _fit_public("joint", [n_cells, u], ["n_cells", "u"], mi, sigma,
+                                         level, bootstrap, replicate, seed))
 
 
 def _fit_public(law, xs, names, mi, sigma, level, bootstrap, replicate, seed) -> LawFit:
@@ -446,8 +502,6 @@ def _fit_public(law, xs, names, mi, sigma, level, bootstrap, replicate, seed) ->
         if rep.shape[0] != keep.shape[0]:
             raise ValueError(f"replicate has {rep.shape[0]} labels but mi has {keep.shape[0]}")
         rep = rep[keep]
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) \
-            or bootstrap < 0:
-        raise ValueError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
-    return _fit(model, X, y, sv, level=level, dropped=dropped, bootstrap=int(bootstrap),
+    bootstrap = check_int("bootstrap", bootstrap, 0)
+    return _fit(model, X, y, sv, level=level, dropped=dropped, bootstrap=bootstrap,
                 replicate=rep, seed=seed)

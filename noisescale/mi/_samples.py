@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
-import numbers
 
 import numpy as np
+
+from .._internal.checks import check_int
+from .._internal.seeding import generator
 import scipy.sparse as sp
 
 
@@ -44,8 +46,7 @@ def as_samples(name: str, a, n: int | None = None) -> np.ndarray:
 
 def check_k(k, n: int) -> int:
     """Validate the neighbour count against the sample count."""
-    if isinstance(k, bool) or not isinstance(k, numbers.Integral) or k < 1:
-        raise ValueError(f"k must be a positive integer, got {k!r}")
+    k = check_int("k", k, 1)
     if n <= k:
         raise ValueError(f"need more samples than k: got {n} sample(s) with k={k}")
     return int(k)
@@ -59,16 +60,17 @@ def standardize_(a: np.ndarray) -> None:
     a /= std
 
 
-def jitter_(a: np.ndarray, scale: float, seed: int, stream: int) -> None:
+def jitter_(a: np.ndarray, scale: float, seed: int, stream: str) -> None:
     """Add seeded uniform noise in [-scale, scale) times each column's spread, in place.
 
     The noise breaks distance ties (duplicate points are common in count-derived data) the same
-    way every time: it depends only on (seed, stream, shape). Constant columns stay constant.
+    way every time: it depends only on (seed, stream, shape); ``stream`` names the variable.
+    Constant columns stay constant.
     """
     if scale == 0:
         return
     std = a.std(axis=0)
-    gen = np.random.Generator(np.random.Philox(key=np.array([seed, stream], dtype=np.uint64)))
+    gen = generator(seed, "jitter", stream)
     noise = gen.random(a.shape)
     noise *= 2.0
     noise -= 1.0

@@ -19,7 +19,7 @@ import pandas as pd
 from scipy.special import digamma
 
 from .. import _core
-from .._config import check_seed, resolve_threads
+from .._internal.checks import check_seed, check_threads
 from ._samples import check_k
 from .ksg import LN2, KnnBackend, kth_neighbor_distance, prepare
 
@@ -79,11 +79,11 @@ def mi_discrete(
     if lmi_kwargs:
         raise TypeError(f"unexpected arguments for method='ross': {sorted(lmi_kwargs)}")
     seed = check_seed(seed)
-    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream=0)
+    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream="x")
     n = xs.shape[0]
     k = check_k(k, n)
     codes, _ = encode_labels(labels, n)
-    nthreads = resolve_threads(threads)
+    nthreads = check_threads(threads)
     sizes = np.bincount(codes)
     keep = sizes[codes] > 1
     if keep.sum() < 2:

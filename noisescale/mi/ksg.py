@@ -20,7 +20,8 @@ import numpy as np
 from scipy.special import digamma
 
 from .. import _core
-from .._config import check_seed, resolve_threads
+from .._internal.checks import check_seed, check_threads
+from .._internal.devices import resolve_device
 from ._samples import as_samples, check_k, jitter_, standardize_
 
 KnnBackend = Literal["auto", "tree", "faiss"]
@@ -32,7 +33,7 @@ _FAISS_BATCH = 8192
 
 
 def prepare(name: str, a, n: int | None, *, standardize: bool, jitter: float, seed: int,
-            stream: int) -> np.ndarray:
+            stream: str) -> np.ndarray:
     """Checked float64 copy of one variable, standardized and jittered as documented in ksg()."""
     out = as_samples(name, a, n)
     if standardize:
@@ -84,11 +85,11 @@ def ksg(
         OpenMP threads of the C++ searches (default: OMP_NUM_THREADS or all cores).
     """
     seed = check_seed(seed)
-    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream=0)
+    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream="x")
     n = xs.shape[0]
-    ys = prepare("y", y, n, standardize=standardize, jitter=jitter, seed=seed, stream=1)
+    ys = prepare("y", y, n, standardize=standardize, jitter=jitter, seed=seed, stream="y")
     k = check_k(k, n)
-    nthreads = resolve_threads(threads)
+    nthreads = check_threads(threads)
     eps = kth_neighbor_distance(np.hstack([xs, ys]), k, knn=knn, threads=nthreads)
     nx = _core.count_within(xs, eps, nthreads)
     ny = _core.count_within(ys, eps, nthreads)
@@ -106,20 +107,20 @@ def kth_neighbor_distance(points: np.ndarray, k: int, *, knn: KnnBackend = "auto
     return _kth_faiss(points, k, threads)
 
 
-def _faiss_gpus() -> int:
+def _faiss_device() -> str:
+    """Where FAISS runs with ``device="auto"`` (:func:`~noisescale._internal.devices.
+    resolve_device`); "cpu" when faiss is not installed."""
     try:
-        import faiss
+        return resolve_device("auto", "faiss")
     except ImportError:
-        return 0
-    get = getattr(faiss, "get_num_gpus", None)
-    return int(get()) if get is not None else 0
+        return "cpu"
 
 
 def _resolve_knn(knn: str) -> str:
     if knn not in ("auto", "tree", "faiss"):
         raise ValueError(f"knn must be 'auto', 'tree' or 'faiss', got {knn!r}")
     if knn == "auto":
-        return "faiss" if _faiss_gpus() > 0 else "tree"
+        return "faiss" if _faiss_device() == "cuda" else "tree"
     if knn == "faiss":
         try:
             import faiss  # noqa: F401
@@ -145,7 +146,7 @@ def _kth_faiss(points: np.ndarray, k: int, threads: int) -> np.ndarray:
         faiss.omp_set_num_threads(threads)
     xb = np.ascontiguousarray(points, dtype=np.float32)
     index = faiss.IndexFlat(dim, faiss.METRIC_Linf)
-    if _faiss_gpus() > 0:
+    if _faiss_device() == "cuda":
         index = faiss.index_cpu_to_all_gpus(index)
     index.add(xb)
     n_cand = min(n, k + 1 + _FAISS_MARGIN)

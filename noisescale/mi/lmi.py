@@ -19,9 +19,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._config import check_int, check_seed
-from .._torch import resolve_device, seeded, split_indices
-from .._torch import train as train_loop
+from .._internal.checks import check_int, check_seed
+from .._internal.devices import torch_device
+from .._internal.seeding import split
+from ..models.training import mlp, seeded
+from ..models.training import train as train_loop
 from ._samples import as_samples, check_k, standardize_
 from .ksg import ksg
 
@@ -39,17 +41,6 @@ class LMIResult:
     seconds: float = 0.0
 
 
-def _mlp(sizes: list[int]):
-    from torch import nn
-
-    layers: list = []
-    for i in range(len(sizes) - 1):
-        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
-        if i < len(sizes) - 2:
-            layers.append(nn.LeakyReLU(0.2))
-    return nn.Sequential(*layers)
-
-
 def _widths(dim: int, hidden: int | None) -> tuple[int, int]:
     h = hidden if hidden is not None else int(min(512, max(64, 2 * dim)))
     return h, max(h // 2, 16)
@@ -62,12 +53,12 @@ def _paired_autoencoder(dx: int, dy: int, latent_dim: int, hidden: int | None):
     hx, hx2 = _widths(dx, hidden)
     hy, hy2 = _widths(dy, hidden)
     return nn.ModuleDict({
-        "enc_x": _mlp([dx, hx, hx2, latent_dim]),
-        "dec_x": _mlp([latent_dim, hx2, hx, dx]),
-        "enc_y": _mlp([dy, hy, hy2, latent_dim]),
-        "dec_y": _mlp([latent_dim, hy2, hy, dy]),
-        "x_to_y": _mlp([latent_dim, hy2, hy, dy]),
-        "y_to_x": _mlp([latent_dim, hx2, hx, dx]),
+        "enc_x": mlp([dx, hx, hx2, latent_dim]),
+        "dec_x": mlp([latent_dim, hx2, hx, dx]),
+        "enc_y": mlp([dy, hy, hy2, latent_dim]),
+        "dec_y": mlp([latent_dim, hy2, hy, dy]),
+        "x_to_y": mlp([latent_dim, hy2, hy, dy]),
+        "y_to_x": mlp([latent_dim, hx2, hx, dx]),
     })
 
 
@@ -84,8 +75,8 @@ def _split(n: int, test_fraction: float, validation_fraction: float, seed: int):
     for name, f in (("test_fraction", test_fraction), ("validation_fraction", validation_fraction)):
         if not 0 < f < 1:
             raise ValueError(f"{name} must be in (0, 1), got {f!r}")
-    rest, test = split_indices(n, test_fraction, seed, stream=2)
-    keep, held = split_indices(rest.size, validation_fraction, seed, stream=3)
+    rest, test = split(n, test_fraction, seed, "test")
+    keep, held = split(rest.size, validation_fraction, seed, "validation")
     train, val = rest[keep], rest[held]
     if min(train.size, val.size) < 1:
         raise ValueError(f"{n} samples are too few to split into training, validation and "
@@ -137,7 +128,7 @@ def lmi(
         check_int(name, v)
     train, val, test = _split(n, test_fraction, validation_fraction, seed)
     check_k(k, test.size)
-    dev = resolve_device(device)
+    dev = torch_device(device)
     t0 = time.perf_counter()
     tx = torch.from_numpy(_scaled(xs, clip)).to(dev)
     ty = torch.from_numpy(_scaled(ys, clip)).to(dev)

@@ -10,8 +10,8 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._config import check_seed
-from .._matrix import is_anndata, source_matrix
+from .._internal.checks import check_seed
+from ..io.matrices import is_anndata, source_matrix
 
 
 class CountsInput:

@@ -8,15 +8,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._config import check_int
+from .._internal.checks import check_int
+from .._internal.seeding import legacy_seed
 from .base import RepresentationModel
 from .preprocess import DEFAULT_N_GENES, log_normalize, select_hvg
-
-
-def _legacy_seed(seed: int) -> int:
-    """A seed that numpy's legacy RandomState (scanpy, scikit-learn) accepts: seeds below
-    2**32 pass unchanged, larger ones are mixed down to 32 bits."""
-    return seed if seed < 2**32 else int(np.random.SeedSequence(seed).generate_state(1)[0])
 
 
 class _LinearModel(RepresentationModel):
@@ -75,7 +70,7 @@ class PCA(_LinearModel):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sc.pp.pca(adata, n_comps=self._n_dims, zero_center=True, svd_solver="arpack",
-                      random_state=_legacy_seed(seed))
+                      random_state=legacy_seed(seed))
         comps = np.asarray(adata.varm["PCs"], dtype=np.float64).T
         # ARPACK's signs are arbitrary: fix them so the largest loading is positive.
         flip = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
@@ -97,6 +92,6 @@ class RandomProjection(_LinearModel):
         self.hvg_ = select_hvg(X, self.n_top_genes)
         L = log_normalize(X, self.hvg_)
         proj = GaussianRandomProjection(n_components=self._n_dims,
-                                        random_state=_legacy_seed(seed)).fit(L)
+                                        random_state=legacy_seed(seed)).fit(L)
         self.components_ = np.asarray(proj.components_, dtype=np.float32)
         self.center_ = np.asarray(L.mean(axis=0), dtype=np.float32).ravel()

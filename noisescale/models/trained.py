@@ -6,8 +6,8 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from .._config import check_int
-from .._torch import resolve_device
+from .._internal.checks import check_int
+from .._internal.devices import torch_device
 from .base import RepresentationModel
 
 TRAINING_OPTIONS = ("epochs", "min_epochs", "batch_size", "lr", "validation_fraction",
@@ -35,7 +35,7 @@ class TrainedModel(RepresentationModel):
         if max_seconds is not None and not max_seconds >= 0:
             raise ValueError(f"max_seconds must be >= 0 or None, got {max_seconds!r}")
         self.max_seconds = max_seconds
-        resolve_device(device)
+        torch_device(device)
         self.device, self.progress = device, bool(progress)
         self._net = None
 

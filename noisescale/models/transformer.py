@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._torch import resolve_device, seeded, split_indices, train
-from .._config import check_int
+from .._internal.checks import check_int
+from .._internal.devices import torch_device
+from .._internal.seeding import split
+from .training import seeded, train
 from .preprocess import DEFAULT_N_GENES, select_hvg
 from .trained import TrainedModel
 
@@ -151,11 +153,11 @@ class Transformer(TrainedModel):
         self.medians_ = gene_medians(sp.csr_matrix(X[:, self.hvg_]))
         tokens = torch.from_numpy(self._tokens(X))
         n = tokens.shape[0]
-        keep, held = split_indices(n, self.validation_fraction, seed, stream=0)
+        keep, held = split(n, self.validation_fraction, seed, "validation")
         if keep.size < 1 or held.size < 1:
             raise ValueError(f"{n} cells are too few for a training and a validation split")
         vocab = len(self.hvg_) + N_SPECIAL
-        dev = resolve_device(self.device)
+        dev = torch_device(self.device)
         epochs = self.epoch_budget(keep.size)
         with seeded(seed, dev):
             net = _network(vocab, self.max_len, self.width, self.n_layers, self.n_heads,

@@ -20,8 +20,10 @@ from typing import Any
 import numpy as np
 import scipy.sparse as sp
 
-from .._torch import resolve_device, seeded, split_indices, train
-from .._config import check_int
+from .._internal.checks import check_int
+from .._internal.devices import torch_device
+from .._internal.seeding import split
+from .training import seeded, train
 from .preprocess import DEFAULT_N_GENES, select_hvg
 from .trained import TrainedModel
 
@@ -137,10 +139,10 @@ class VAE(TrainedModel):
         self.hvg_ = select_hvg(X, self.n_top_genes)
         counts = sp.csr_matrix(X[:, self.hvg_])
         n = counts.shape[0]
-        keep, held = split_indices(n, self.validation_fraction, seed, stream=0)
+        keep, held = split(n, self.validation_fraction, seed, "validation")
         if keep.size < 2 or held.size < 1:
             raise ValueError(f"{n} cells are too few for a training and a validation split")
-        dev = resolve_device(self.device)
+        dev = torch_device(self.device)
         epochs = self.epoch_budget(keep.size)
         warmup = self.kl_warmup if self.kl_warmup is not None else max(1, epochs // 4)
         with seeded(seed, dev):

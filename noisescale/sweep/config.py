@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
-import numbers
 import os
 from collections.abc import Mapping
+from .._internal.checks import check_int, check_number
+from ..errors import ConfigError
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -75,10 +75,6 @@ _SIGNAL_KEYS = {
     "time": {"column"},
 }
 _TABLES = {"dataset", "split", "sweep", "models", "signals", "estimator", "run"}
-
-
-class ConfigError(ValueError):
-    """A sweep configuration that cannot run; the message names the key."""
 
 
 @dataclass(frozen=True)
@@ -211,7 +207,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, text: str = "") -> Sweep
     signals = _signals(raw["signals"])
     est = _table(raw, "estimator", {})
     _no_unknown("[estimator]", est, {"k", "lmi"})
-    k = _int("estimator.k", est.get("k", 3), 1)
+    k = check_int("estimator.k", est.get("k", 3), 1, error=ConfigError)
     lmi = est.get("lmi", {})
     if not isinstance(lmi, Mapping):
         raise ConfigError("estimator.lmi must be a table of noisescale.mi.lmi options")
@@ -236,18 +232,6 @@ def _no_unknown(where: str, table: Mapping[str, Any], allowed: set[str]) -> None
     unknown = sorted(set(table) - allowed)
     if unknown:
         raise ConfigError(f"unknown key(s) {unknown} in {where}; allowed: {sorted(allowed)}")
-
-
-def _int(name: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < minimum:
-        raise ConfigError(f"{name} must be a whole number >= {minimum}, got {value!r}")
-    return int(value)
-
-
-def _number(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real) or not math.isfinite(value):
-        raise ConfigError(f"{name} must be a finite number, got {value!r}")
-    return float(value)
 
 
 def _str(name: str, value: Any) -> str:
@@ -284,9 +268,9 @@ def _split(t: Mapping[str, Any]) -> SplitSpec:
     n_test = None
     frac: float | None = 0.2
     if "n_test" in t:
-        n_test, frac = _int("split.n_test", t["n_test"], 2), None
+        n_test, frac = check_int("split.n_test", t["n_test"], 2, error=ConfigError), None
     elif "test_fraction" in t:
-        frac = _number("split.test_fraction", t["test_fraction"])
+        frac = check_number("split.test_fraction", t["test_fraction"], error=ConfigError)
         if not 0 < frac < 1:
             raise ConfigError(f"split.test_fraction must be in (0, 1), got {frac}")
     stratify = t.get("stratify")
@@ -297,7 +281,7 @@ def _split(t: Mapping[str, Any]) -> SplitSpec:
 
 
 def _seed(name: str, value: Any) -> int:
-    v = _int(name, value, 0)
+    v = check_int(name, value, 0, error=ConfigError)
     if v >= 2**63:
         raise ConfigError(f"{name} must be < 2**63, got {v}")
     return v
@@ -310,15 +294,15 @@ def _sweep(t: Mapping[str, Any]) -> SweepSpec:
                           "or umis_per_cell = [...] (target mean depths)")
     fractions = umis = None
     if "fractions" in t:
-        fractions = tuple(_number("sweep.fractions", q) for q in _list("sweep.fractions",
-                                                                         t["fractions"]))
+        fractions = tuple(check_number("sweep.fractions", q, error=ConfigError)
+                          for q in _list("sweep.fractions", t["fractions"]))
         bad = [q for q in fractions if not 0 < q <= 1]
         if bad:
             raise ConfigError(f"sweep.fractions must lie in (0, 1], got {bad}")
         _distinct("sweep.fractions", fractions)
     else:
-        umis = tuple(_number("sweep.umis_per_cell", u) for u in _list("sweep.umis_per_cell",
-                                                                       t["umis_per_cell"]))
+        umis = tuple(check_number("sweep.umis_per_cell", u, error=ConfigError)
+                     for u in _list("sweep.umis_per_cell", t["umis_per_cell"]))
         bad = [u for u in umis if u <= 0]
         if bad:
             raise ConfigError(f"sweep.umis_per_cell must be > 0, got {bad}")
@@ -328,7 +312,7 @@ def _sweep(t: Mapping[str, Any]) -> SweepSpec:
         if n == "all":
             sizes.append("all")
         else:
-            sizes.append(_int("sweep.n_cells", n, 2))
+            sizes.append(check_int("sweep.n_cells", n, 2, error=ConfigError))
     _distinct("sweep.n_cells", sizes)
     seeds = tuple(_seed("sweep.seeds", s) for s in _list("sweep.seeds", t.get("seeds", [0])))
     _distinct("sweep.seeds", seeds)
@@ -413,7 +397,7 @@ def _signal_options(where: str, kind: str, o: dict[str, Any]) -> None:
             raise ConfigError(f"{where} (spatial_neighbor) needs key = an obsm key of "
                               "coordinates")
         _str(f"{where}.key", o["key"])
-        o["k"] = _int(f"{where}.k", o.get("k", 5), 1)
+        o["k"] = check_int(f"{where}.k", o.get("k", 5), 1, error=ConfigError)
 
 
 def _check_lmi(options: dict[str, Any]) -> None:
@@ -438,7 +422,7 @@ def _run(t: Mapping[str, Any]) -> RunSpec:
     if not isinstance(scheduler, str):
         raise ConfigError(f"run.scheduler must be an address string, got {scheduler!r}")
     return RunSpec(output=_str("run.output", t.get("output", "results")), executor=executor,
-                   workers=_int("run.workers", t.get("workers", 0), 0),
-                   threads_per_worker=_int("run.threads_per_worker",
-                                           t.get("threads_per_worker", 1), 1),
+                   workers=check_int("run.workers", t.get("workers", 0), 0, error=ConfigError),
+                   threads_per_worker=check_int("run.threads_per_worker",
+                                           t.get("threads_per_worker", 1), 1, error=ConfigError),
                    scheduler=scheduler, keep_cache=keep)

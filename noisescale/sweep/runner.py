@@ -16,7 +16,6 @@ order in which jobs finish.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import platform
@@ -32,9 +31,11 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from ..io import write_atomic
-from ..stream import Cancelled
-from .config import ConfigError, ModelSpec, SweepConfig, load_config, stable_hash
+from .._internal.seeding import derive_seed, generator
+from ..errors import Cancelled, ConfigError
+from ..io.atomic import write_atomic
+from ..laws.results import result_row
+from .config import ModelSpec, SweepConfig, load_config, stable_hash
 from .executors import make_executor, resolve
 from .signals import PreparedSignal, Signal, estimate
 from .store import ResultStore
@@ -42,12 +43,6 @@ from .store import ResultStore
 
 _STOPPED = ("sweep stopped; the finished jobs are kept: run the same command again to go on "
             "from there")
-
-
-def derive_seed(seed: int, *keys: Any) -> int:
-    """A 63-bit seed for one purpose of a replicate (e.g. ``derive_seed(s, "thin")``)."""
-    text = json.dumps([seed, *keys], default=str)
-    return int.from_bytes(hashlib.blake2b(text.encode(), digest_size=8).digest(), "little") >> 1
 
 
 @dataclass(frozen=True)
@@ -98,7 +93,7 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
     """
     import anndata as ad
 
-    from .._matrix import source_matrix
+    from ..io.matrices import source_matrix
 
     path = Path(cfg.dataset.path)
     if not path.exists():
@@ -155,7 +150,7 @@ def split_cells(adata, cfg: SweepConfig, signals: list[Signal]) -> tuple[np.ndar
     n_test = spec.n_test if spec.n_test is not None else int(round(spec.test_fraction * n))
     if not 2 <= n_test <= n - 2:
         raise ConfigError(f"split: {n_test} held-out cells of {n} leaves no usable split")
-    rng = np.random.Generator(np.random.Philox(key=spec.seed))
+    rng = generator(spec.seed, "split")
     groups = next((g for g in (s.groups(adata) for s in signals) if g is not None), None)
     if groups is not None:
         if spec.stratify is not None:
@@ -212,7 +207,7 @@ def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
     from threadpoolctl import threadpool_limits
 
     from .. import models
-    from .._torch import torch_threads
+    from ..models.training import torch_threads
 
     pool, test = resolve(train_pool), resolve(test)
     rows = np.sort(order[: job.n_cells])
@@ -229,14 +224,14 @@ def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
             t3 = time.perf_counter()
             mi = estimate(p, z, k=k, lmi_options=lmi_options,
                           seed=derive_seed(job.seed, "mi", p.name), threads=threads)
-            out.append({
-                "dataset": dataset, "signal": p.name, "model": job.model.label,
-                "estimator": p.estimator, "n_cells": job.n_cells, "fraction": job.fraction,
-                "seed": job.seed, "umis_per_cell": float(test.sum()) / test.shape[0],
-                "train_umis_per_cell": float(train.sum()) / train.shape[0], "mi": mi,
-                "n_test": p.n_samples, "fit_seconds": t1 - t0, "embed_seconds": t2 - t1,
-                "mi_seconds": time.perf_counter() - t3, "job": job.id,
-            })
+            out.append(result_row(
+                dataset=dataset, signal=p.name, model=job.model.label,
+                estimator=p.estimator, n_cells=job.n_cells, fraction=job.fraction,
+                seed=job.seed, umis_per_cell=float(test.sum()) / test.shape[0],
+                train_umis_per_cell=float(train.sum()) / train.shape[0], mi=mi,
+                n_test=p.n_samples, fit_seconds=t1 - t0, embed_seconds=t2 - t1,
+                mi_seconds=time.perf_counter() - t3, job=job.id,
+            ))
     return out
 
 
@@ -317,7 +312,7 @@ def _check_signal_sizes(cfg: SweepConfig, data: SweepData) -> None:
 def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> list:
     """Thin once per seed (all depths in one nested pass), share each depth's matrices with
     its jobs, submit the jobs; inline jobs finish here."""
-    from ..thinning import thin_series
+    from ..noise import thin_series
 
     test_cells = data.adata[data.test]
     pending = []
@@ -328,8 +323,7 @@ def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> li
         levels = thin_series(data.counts, list(data.fractions), seed=derive_seed(seed, "thin"))
         prepared = [s.prepare(test_cells, derive_seed(seed, "signal", s.name))
                     for s in data.signals]
-        order = np.random.Generator(
-            np.random.Philox(key=derive_seed(seed, "cells"))).permutation(data.pool.size)
+        order = generator(seed, "cells").permutation(data.pool.size)
         for level in sorted({j.level for j in mine}):
             X = levels[level]
             pool = executor.put(X[data.pool])
@@ -406,5 +400,6 @@ def _write_provenance(cfg, data, jobs, todo, out: Path, started: str, seconds: f
         "platform": platform.platform(),
         "build": {k: info[k] for k in ("compiler", "openmp", "simd", "cuda_compiled")
                   if k in info},
+        "device_auto": info["device_auto"],  # what device="auto" chose: thinning, torch, faiss
     }
     write_atomic(out / "provenance.json", json.dumps(prov, indent=2, default=str))

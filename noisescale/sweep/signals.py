@@ -25,7 +25,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .config import ConfigError, SignalSpec
+from .._internal.seeding import generator
+from ..errors import ConfigError
+from .config import SignalSpec
 
 
 @dataclass
@@ -140,7 +142,7 @@ class Signal:
         ids = _clone_ids(adata, self.o["clone_key"], self.name)
         times = _numeric(adata.obs[self.o["time_column"]], "time")
         early, late = self._early_late(times)
-        rng = np.random.Generator(np.random.Philox(key=seed))
+        rng = generator(seed, "pairs")
         pairs = []
         for clone in np.unique(ids[ids >= 0]):
             members = ids == clone
@@ -171,7 +173,7 @@ def spatial_pairs(coords: np.ndarray, k: int, seed: int) -> np.ndarray:
     d[cand == np.arange(n)[:, None]] = np.inf  # never oneself
     order = np.lexsort((cand, d), axis=1)[:, :k]
     nearest = np.take_along_axis(cand, order, axis=1)
-    rng = np.random.Generator(np.random.Philox(key=seed))
+    rng = generator(seed, "pairs")
     pick = nearest[np.arange(n), rng.integers(k, size=n)]
     return np.column_stack([np.arange(n), pick]).astype(np.int64)
 

@@ -16,17 +16,8 @@ from typing import Any
 
 import pandas as pd
 
-from ..io import write_atomic
-
-#: Columns of the results table, in order (a job adds one row per signal).
-RESULT_COLUMNS = [
-    "dataset", "signal", "model", "estimator", "n_cells", "fraction", "seed",
-    "umis_per_cell", "train_umis_per_cell", "mi", "n_test", "fit_seconds", "embed_seconds",
-    "mi_seconds", "job",
-]
-#: Columns that differ between runs of the same job (wall times).
-TIMING_COLUMNS = ["fit_seconds", "embed_seconds", "mi_seconds"]
-
+from ..io.atomic import write_atomic
+from ..laws.results import results_table
 
 class ResultStore:
     """The job files of a sweep under ``output/jobs``."""
@@ -66,32 +57,7 @@ class ResultStore:
             except (ValueError, KeyError) as e:  # not ours: leave it, run the job again
                 warnings.warn(f"ignoring unreadable job file {self._path(job_id)}: {e}",
                               stacklevel=2)
-        df = pd.DataFrame(rows, columns=RESULT_COLUMNS)
-        order = ["dataset", "signal", "model", "n_cells", "seed", "fraction"]
-        return df.sort_values(order, ascending=[True] * 5 + [False],
-                              kind="stable").reset_index(drop=True)
+        return results_table(rows)
 
     def write_table(self, df: pd.DataFrame, name: str = "results.csv") -> Path:
         return write_atomic(self.output / name, df.to_csv(index=False))
-
-
-def read_results(path: str | os.PathLike) -> pd.DataFrame:
-    """A results table from a sweep's output directory, a ``.csv`` or a ``.parquet`` file."""
-    p = Path(path)
-    if p.is_dir():
-        p = p / "results.csv"
-        if not p.exists():
-            raise FileNotFoundError(f"no results.csv in {path}: is it a sweep's output "
-                                    "directory (noisescale run writes it)?")
-    if not p.exists():
-        raise FileNotFoundError(f"results not found: {p}")
-    if p.suffix == ".parquet":
-        df = pd.read_parquet(p)
-    elif p.suffix in (".csv", ".tsv"):
-        df = pd.read_csv(p, sep="\t" if p.suffix == ".tsv" else ",")
-    else:
-        raise ValueError(f"results must be a directory, .csv, .tsv or .parquet, got {p}")
-    missing = [c for c in ("umis_per_cell", "mi") if c not in df.columns]
-    if missing:
-        raise ValueError(f"{p} is not a results table: it has no column(s) {missing}")
-    return df

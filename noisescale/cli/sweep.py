@@ -1,4 +1,4 @@
-"""The sweep's subcommands of the ``noisescale`` command: run, fit, report, demo."""
+"""The sweep's subcommands: ``noisescale run``, ``fit``, ``report`` and ``demo``."""
 
 from __future__ import annotations
 
@@ -6,6 +6,8 @@ import argparse
 import json
 import sys
 from pathlib import Path
+
+from ._args import positive_int
 
 RUN_HELP = """\
 Run a noise-scaling sweep described by a TOML file: split the cells into a training pool and
@@ -33,7 +35,7 @@ minutes on 2 cores (--quick: under a minute, without the VAE).
 """
 
 
-def add_commands(sub, positive_int) -> None:
+def add_commands(sub) -> None:
     """Register ``run``, ``fit``, ``report`` and ``demo`` on the CLI's subparsers."""
     fmt = argparse.RawDescriptionHelpFormatter
     p = sub.add_parser("run", help="run (or resume) a sweep from a TOML config",
@@ -92,7 +94,7 @@ def add_commands(sub, positive_int) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from .config import CONFIG_REFERENCE, load_config
+    from ..sweep.config import CONFIG_REFERENCE, load_config
 
     if args.example_config:
         print(CONFIG_REFERENCE, end="")
@@ -107,7 +109,7 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep_and_report(cfg, args: argparse.Namespace, *, report: bool) -> int:
-    from .runner import run_sweep
+    from ..sweep.runner import run_sweep
 
     result = run_sweep(cfg, progress=not args.quiet, cancel=args.cancel)
     out = result.output
@@ -124,8 +126,8 @@ def _sweep_and_report(cfg, args: argparse.Namespace, *, report: bool) -> int:
 def _write_fits(results, path: Path, by: list[str], *, bootstrap: int, quiet: bool,
                 laws: tuple[str, ...] = ("noise", "cells")):
     """Fit, write the table to ``path``, print the rows of ``laws``."""
-    from ..io import write_atomic
-    from ..report import fit_results
+    from ..io.atomic import write_atomic
+    from ..laws import fit_results
 
     fits = fit_results(results, by=by, bootstrap=bootstrap)
     write_atomic(path, fits.to_csv(index=False))
@@ -141,7 +143,7 @@ def _write_fits(results, path: Path, by: list[str], *, bootstrap: int, quiet: bo
 
 def _read(results_arg: str):
     """A results table and the directory beside it (where fits, report, provenance go)."""
-    from .store import read_results
+    from ..laws import read_results
 
     path = Path(results_arg)
     return read_results(path), (path if path.is_dir() else path.parent)
@@ -175,7 +177,7 @@ def _report(args: argparse.Namespace) -> int:
 
 
 def _demo(args: argparse.Namespace) -> int:
-    from .demo import demo_config
+    from ..sweep.demo import demo_config
 
     cfg = demo_config(args.output, quick=args.quick, workers=args.workers or 0,
                       progress=not args.quiet)

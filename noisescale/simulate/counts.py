@@ -23,19 +23,19 @@ random. Negative-binomial counts are exact: those Poisson molecules are thinned 
 probability ``log(1 + x) / x`` (``x = mu phi``) into a Poisson number of clusters whose sizes
 are logarithmic (a compound Poisson, which is the NB law).
 
-Randomness is counter-based: global parameters come from Philox keyed by ``(seed, 0)``, and
-each block of ``BLOCK`` cells from Philox keyed by ``(seed, 1)`` with the block number in its
-counter. A cell therefore depends only on the seed, its index and the model, never on how the
-cells are chunked: ``simulate(n, cells=slice(a, b))`` equals rows ``a:b`` of ``simulate(n)``,
-and :func:`simulate_file` writes the same data for any ``chunk_cells``. Without spatial
-coordinates the first cells do not depend on ``n_cells`` either.
+Randomness is counter-based (:func:`noisescale._internal.seeding.generator`): global parameters
+come from the stream ``(seed, "simulate", "globals")``, and each block of ``BLOCK`` cells from
+``(seed, "simulate", "cells")`` with the block number in its counter. A cell therefore depends
+only on the seed, its index and the model, never on how the cells are chunked: ``simulate(n,
+cells=slice(a, b))`` equals rows ``a:b`` of ``simulate(n)``, and :func:`simulate_file` writes
+the same data for any ``chunk_cells``. Without spatial coordinates the first cells do not depend
+on ``n_cells`` either.
 """
 
 from __future__ import annotations
 
 import inspect
 import math
-import numbers
 import os
 import threading
 from dataclasses import dataclass
@@ -47,7 +47,10 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.special import ndtr
 
-from ._config import check_int, check_seed
+from .._internal.checks import check_int, check_number, check_seed
+from .._internal.seeding import generator
+from ..io.chunked import run_chunks
+from ..io.stores import check_destination, store_format
 
 #: Cells per random-number block: the unit of generation (never changes the result).
 BLOCK = 1024
@@ -90,7 +93,7 @@ class _Model:
     def __init__(self, o: _Options):
         self.o = o
         T, G, K, P = o.n_types, o.n_genes, o.n_programs, o.n_proteins
-        rng = np.random.Generator(np.random.Philox(key=np.array([o.seed, 0], np.uint64)))
+        rng = generator(o.seed, "simulate", "globals")
         self.freq = 0.8 * rng.dirichlet(np.full(T, 2.0)) + 0.2 / T
         size = np.exp(rng.normal(0.0, TYPE_SIZE_SIGMA, T))
         self.type_size = size / np.dot(self.freq, size)
@@ -133,8 +136,7 @@ class _Model:
     def block(self, b: int) -> dict[str, Any]:
         """All cells of block ``b`` (``BLOCK`` cells, whatever n_cells is)."""
         o, B = self.o, BLOCK
-        key = np.array([o.seed, 1], np.uint64)
-        rng = np.random.Generator(np.random.Philox(key=key, counter=[0, 0, b, 0]))
+        rng = generator(o.seed, "simulate", "cells", block=b)
         xy = rng.random((B, 2))
         mixed = rng.random(B) < SPATIAL_MIXING
         types = rng.choice(o.n_types, B, p=self.freq)
@@ -208,16 +210,6 @@ class _Model:
 # ----------------------------------------------------------------------------------------
 
 
-def _check_number(name: str, value: Any, *, positive: bool = False) -> float:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        raise TypeError(f"{name} must be a number, got {type(value).__name__}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0 or (positive and value == 0):
-        bound = "> 0" if positive else ">= 0"
-        raise ValueError(f"{name} must be a finite number {bound}, got {value!r}")
-    return value
-
-
 def _options(n_cells, n_genes, n_types, n_programs, mean_umis, library_sigma, likelihood,
              dispersion, n_proteins, protein_noise, time_noise, spatial, seed) -> _Options:
     if likelihood not in ("nb", "poisson"):
@@ -227,12 +219,13 @@ def _options(n_cells, n_genes, n_types, n_programs, mean_umis, library_sigma, li
     o = _Options(
         n_cells=check_int("n_cells", n_cells), n_genes=check_int("n_genes", n_genes),
         n_types=check_int("n_types", n_types), n_programs=check_int("n_programs", n_programs, 0),
-        mean_umis=_check_number("mean_umis", mean_umis, positive=True),
-        library_sigma=_check_number("library_sigma", library_sigma), likelihood=likelihood,
-        dispersion=_check_number("dispersion", dispersion),
+        mean_umis=check_number("mean_umis", mean_umis, positive=True),
+        library_sigma=check_number("library_sigma", library_sigma, minimum=0),
+        likelihood=likelihood,
+        dispersion=check_number("dispersion", dispersion, minimum=0),
         n_proteins=check_int("n_proteins", n_proteins, 0),
-        protein_noise=_check_number("protein_noise", protein_noise),
-        time_noise=_check_number("time_noise", time_noise), spatial=bool(spatial),
+        protein_noise=check_number("protein_noise", protein_noise, minimum=0),
+        time_noise=check_number("time_noise", time_noise, minimum=0), spatial=bool(spatial),
         seed=check_seed(seed))
     if o.mean_umis > 1e7:
         raise ValueError(f"mean_umis must be at most 1e7 per cell, got {o.mean_umis:g}")
@@ -310,7 +303,7 @@ def _state(model: _Model, types, z) -> np.ndarray:
 
 
 def _uns(o: _Options, start: int, stop: int) -> dict[str, Any]:
-    from . import __version__
+    from .. import __version__
 
     rec: dict[str, Any] = {k: (v if not isinstance(v, bool) else bool(v))
                            for k, v in o.__dict__.items()}
@@ -417,11 +410,6 @@ def simulate_file(
     ``overwrite=True``. ``params`` are the keyword arguments of :func:`simulate` except
     ``cells``. Returns the path.
     """
-    from tqdm.auto import tqdm
-
-    from .io import AnnDataWriter
-    from .stream import Cancelled
-
     if "cells" in params:
         raise TypeError("simulate_file writes every cell; cells= is not accepted")
     unknown = set(params) - set(_SIMULATE_KEYWORDS)
@@ -432,30 +420,28 @@ def simulate_file(
     rows = 8192 if chunk_cells is None else check_int("chunk_cells", chunk_cells)
     model = _Model(o)
     columns: dict[str, list] = {"types": [], "time": [], "library": []}
-    bar = tqdm(total=o.n_cells, unit="cells", unit_scale=True, disable=not progress,
-               desc=f"simulating {Path(path).name}", smoothing=0.1)
-    try:
-        with AnnDataWriter(path, overwrite=overwrite, compression=compression) as w:
-            for start in range(0, o.n_cells, rows):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"cancelled after {start:,} of {o.n_cells:,} cells; "
-                                    "no output was written")
-                part = _generate(model, start, min(o.n_cells, start + rows))
-                w.append_rows("X", part["X"])
-                for name, value in _obsm(model, part).items():
-                    w.append_rows(f"obsm/{name}", value)
-                for name in columns:
-                    if part.get(name) is not None:
-                        columns[name].append(part[name])
-                bar.update(part["X"].shape[0])
-                del part
-            joined = {k: np.concatenate(v) if v else None for k, v in columns.items()}
-            w.write("obs", _obs(model, 0, joined["types"], joined["time"], joined["library"]))
-            w.write("var", _var(model))
-            w.write("uns", {"simulation": _uns(o, 0, o.n_cells)})
-            return w.commit()
-    finally:
-        bar.close()
+    store_format(Path(path), existing=False)
+    check_destination(Path(path), overwrite)
+
+    def chunk(part: dict[str, Any], start: int) -> list[dict[str, Any]]:
+        for name in columns:
+            if part.get(name) is not None:
+                columns[name].append(part[name])
+        obsm = {f"obsm/{name}": value for name, value in _obsm(model, part).items()}
+        return [{"X": part["X"], **obsm}]
+
+    def finish(writers) -> None:
+        joined = {k: np.concatenate(v) if v else None for k, v in columns.items()}
+        w = writers[0]
+        w.write("obs", _obs(model, 0, joined["types"], joined["time"], joined["library"]))
+        w.write("var", _var(model))
+        w.write("uns", {"simulation": _uns(o, 0, o.n_cells)})
+
+    return run_chunks([path], o.n_cells, rows,
+                      load=lambda k, start, stop: _generate(model, start, stop),
+                      compute=chunk, finish=finish, overwrite=overwrite,
+                      compression=compression, progress=progress,
+                      desc=f"simulating {Path(path).name}", cancel=cancel)[0]
 
 
 _SIMULATE_KEYWORDS: dict[str, Any] = {

@@ -32,9 +32,9 @@ approximation (its u_bar lies between the channels' and its I_max is the total c
 :meth:`GaussianChannel.mi` gives the exact sum in every case.
 
 Y is returned standardized, Y_j = (Z_j + eta_j) / sd(Z_j + eta_j) (no MI changes), which keeps
-I_max = 0 (v = infinity) well defined. Sampling is seeded (numpy Philox keyed by the seed) and
-uses the same underlying normal draws at every u: a series over depths is one sample path in
-which only the noise scale 1/sqrt(u) changes (common random numbers).
+I_max = 0 (v = infinity) well defined. Sampling is seeded (the streams ``(seed, "gaussian",
+...)``) and uses the same underlying normal draws at every u: a series over depths is one sample
+path in which only the noise scale 1/sqrt(u) changes (common random numbers).
 """
 
 from __future__ import annotations
@@ -46,8 +46,9 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from ._config import check_int, check_seed
-from .laws import LawFit, fit_noise_law, noise_law
+from .._internal.checks import check_int, check_seed
+from .._internal.seeding import generator
+from ..laws import LawFit, fit_noise_law, noise_law
 
 LN2 = math.log(2.0)
 
@@ -73,7 +74,7 @@ def _stored(a: np.ndarray) -> Param:
 
 def _orthogonal(d: int, seed: int) -> np.ndarray:
     """A seeded random d x d orthogonal matrix (Haar: QR of a Gaussian matrix, signs fixed)."""
-    gen = np.random.Generator(np.random.Philox(key=np.array([seed, 1], dtype=np.uint64)))
+    gen = generator(seed, "gaussian", "rotation")
     q, r = np.linalg.qr(gen.standard_normal((d, d)))
     return q * np.where(np.diag(r) < 0, -1.0, 1.0)
 
@@ -217,7 +218,7 @@ class GaussianChannel:
         seed = check_seed(seed)
         ub, im, sv = self._params()
         m, d = self.n_channels, self.dim
-        gen = np.random.Generator(np.random.Philox(key=np.array([seed, 0], dtype=np.uint64)))
+        gen = generator(seed, "gaussian", "samples")
         z = gen.standard_normal((n, m))
         xi = gen.standard_normal((n, m))
         eps = gen.standard_normal((n, d))
@@ -239,7 +240,7 @@ def recover(channel: GaussianChannel, depths: Sequence[float], *, n: int = 10_00
     depths from the same sample path) and the :class:`~noisescale.laws.LawFit`, to compare
     with ``channel.law_params()``. Deterministic for a seed.
     """
-    from .mi import ksg
+    from ..mi import ksg
 
     u = np.asarray(depths, dtype=float)
     if u.ndim != 1 or u.size < 3:

@@ -1,4 +1,5 @@
-"""Figures of scaling-law results (matplotlib); every function returns a Figure.
+"""Figures of scaling-law results (matplotlib); every function returns a Figure and draws
+only the fits it is given (they come from :mod:`noisescale.laws`).
 
 Figures are built with ``matplotlib.figure.Figure`` directly (no pyplot state), so they are safe
 in scripts, servers and notebooks alike; save them with ``fig.savefig("curves.png")``.
@@ -12,7 +13,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from .laws import LawFit, fit_cell_law, fit_noise_law
+from ..laws import LawFit
 
 
 def _groups(df: pd.DataFrame, by: Sequence[str]):
@@ -32,12 +33,15 @@ def _summary(g: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
 
 def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_per_cell",
                    y: str = "mi", law: str = "noise", level: float = 0.95,
-                   fits: dict[str, LawFit] | None = None, title: str | None = None) -> Figure:
+                   fits: dict[str, LawFit | None] | None = None,
+                   title: str | None = None) -> Figure:
     """MI against depth (log scale; or cell number with ``law="cells"``), one colour per
-    group: mean and standard deviation over replicates, the fitted law, and its ``level``
-    confidence band. Fits are made here unless given as ``{group label: LawFit}`` (a label
-    given as None gets no curve)."""
-    fitter = fit_noise_law if law == "noise" else fit_cell_law
+    group: mean and standard deviation over replicates, and for each group in ``fits``
+    (``{group label: LawFit}``, e.g. from :func:`noisescale.laws.fit_noise_law`) the fitted
+    law with its ``level`` confidence band. Groups without a fit (or with None) are drawn as
+    points only: this function fits nothing."""
+    if law not in ("noise", "cells"):
+        raise ValueError(f"law must be 'noise' or 'cells', got {law!r}")
     fig = Figure(figsize=(6.4, 4.4), layout="constrained")
     ax = fig.add_subplot()
     groups = _groups(df, by)
@@ -46,12 +50,7 @@ def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_p
         ax.errorbar(s[x], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, color=color,
                     capsize=2, label=label)
         fit = (fits or {}).get(label)
-        if fit is None and label not in (fits or {}):
-            try:
-                fit = fitter(g[x].to_numpy(), g[y].to_numpy(), level=level)
-            except (ValueError, RuntimeError):
-                continue
-        if fit is None:  # given as None: points only
+        if fit is None:
             continue
         grid = np.geomspace(g[x].min() / 2, g[x].max() * 2, 200)
         lo, hi = fit.band(grid, level=level)
@@ -114,9 +113,10 @@ def parameter_comparison(fits: pd.DataFrame, label: str | Sequence[str] = "model
 
 
 def cell_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "n_cells",
-                y: str = "mi", level: float = 0.95) -> Figure:
-    """MI against the number of training cells with the fitted cell-number law."""
-    return scaling_curves(df, by, x=x, y=y, law="cells", level=level)
+                y: str = "mi", level: float = 0.95,
+                fits: dict[str, LawFit | None] | None = None) -> Figure:
+    """MI against the number of training cells, with the cell-number law fits given."""
+    return scaling_curves(df, by, x=x, y=y, law="cells", level=level, fits=fits)
 
 
 def residuals(fits: dict[str, LawFit]) -> Figure:

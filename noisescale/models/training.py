@@ -1,26 +1,14 @@
-"""What the torch-trained parts (latent MI, VAE, transformer) share: device choice, seeding
-and the training loop with early stopping."""
+"""What the torch-trained parts (VAE, transformer, latent MI, the image sweep) share: seeded
+torch state, thread limits, an MLP builder and the training loop with early stopping.
+Devices are resolved by :func:`noisescale._internal.devices.torch_device`."""
 
 from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
-
-
-def resolve_device(device: str):
-    """``"auto"`` (CUDA when torch sees it), ``"cpu"`` or ``"cuda"`` as a torch.device."""
-    import torch
-
-    if device not in ("auto", "cpu", "cuda"):
-        raise ValueError(f"device must be 'auto', 'cpu' or 'cuda', got {device!r}")
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("device='cuda' but torch sees no CUDA device")
-    return torch.device(device)
 
 
 @contextlib.contextmanager
@@ -47,14 +35,21 @@ def torch_threads(threads: int):
         torch.set_num_threads(before)
 
 
-def split_indices(n: int, fraction: float, seed: int, stream: int):
-    """Seeded split of range(n) into (kept, held) with round(n * fraction) held, both sorted."""
-    if not 0 < fraction < 1:
-        raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
-    gen = np.random.Generator(np.random.Philox(key=np.array([seed, stream], dtype=np.uint64)))
-    order = gen.permutation(n)
-    n_held = int(round(n * fraction))
-    return np.sort(order[n_held:]), np.sort(order[:n_held])
+def mlp(sizes: Sequence[int], *, activation: str = "leaky_relu",
+        last_activation: bool = False):
+    """A torch MLP: Linear layers of widths ``sizes`` (input first) with ``activation``
+    (``"relu"`` or ``"leaky_relu"``, slope 0.2) between them, and after the last one too when
+    ``last_activation``. The layers are created in order, so a seed fixes the weights."""
+    from torch import nn
+
+    if activation not in ("relu", "leaky_relu"):
+        raise ValueError(f"activation must be 'relu' or 'leaky_relu', got {activation!r}")
+    layers: list = []
+    for i in range(len(sizes) - 1):
+        layers.append(nn.Linear(sizes[i], sizes[i + 1]))
+        if i < len(sizes) - 2 or last_activation:
+            layers.append(nn.ReLU() if activation == "relu" else nn.LeakyReLU(0.2))
+    return nn.Sequential(*layers)
 
 
 def train(

@@ -1,9 +1,6 @@
-"""A sweep's results as a table of fitted laws and as one self-contained HTML report.
-
-``fit_results`` fits the noise law over depth for every group and training size, and the
-cell-number law at every depth when a group has three or more training sizes.
-``write_report`` renders the fits, the figures of :mod:`noisescale.plot` (embedded as PNG) and
-the run's provenance into a single HTML file with no external resources.
+"""One self-contained HTML report of a sweep: :func:`write_report` renders the fits of
+:func:`noisescale.laws.fit_results`, the figures of :mod:`noisescale.report.plots` (embedded as
+PNG) and the run's provenance into a single file with no external resources.
 """
 
 from __future__ import annotations
@@ -22,12 +19,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from . import laws, plot
-from .io import write_atomic
+from .. import laws
+from ..laws.results import (
+    DEFAULT_BY,
+    check_results,
+    curve_fits,
+    fit_results,
+    group_key,
+    prepare_results,
+)
+from ..io.atomic import write_atomic
+from . import plots as plot
 
-REQUIRED = ("n_cells", "fraction", "seed", "umis_per_cell", "mi")
 TIMINGS = ("fit_seconds", "embed_seconds", "mi_seconds")
-DEFAULT_BY = ("dataset", "signal", "model")
 FLAG_NOTES = {
     "failed": "the law could not be fitted (reason shown)",
     "few_points": "fewer than p + 3 points",
@@ -38,118 +42,6 @@ FLAG_NOTES = {
     "negative_mi": "some MI estimates are negative (kept)",
     "dropped_nan": "rows with NaN MI were dropped",
 }
-
-
-# --------------------------------------------------------------------------------------------
-# The parameter table
-
-
-def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootstrap: int = 0,
-                seed: int = 0, weights: str = "none") -> pd.DataFrame:
-    """Fit the scaling laws to a sweep's results table; one row per fitted curve.
-
-    ``law == "noise"``: MI against ``umis_per_cell`` for each group of ``by`` and each
-    ``n_cells``. ``law == "cells"``: MI against ``n_cells`` for each group and thinning
-    ``fraction`` (its mean ``umis_per_cell`` alongside), only for groups with at least three
-    distinct ``n_cells``. ``bootstrap`` refits resample whole seeds when a curve has several,
-    points otherwise. Fits are unweighted unless ``weights="replicates"``: weights from the
-    spread over seeds at each point, which needs many seeds (with 3 to 5 the 95 % intervals
-    hold the truth in only 60-90 % of simulated sweeps, against ~95 % unweighted). Columns
-    not applying to a law are NaN; a curve that cannot be fitted has the flag ``failed`` and
-    its reason in ``error``.
-    """
-    by = _check(results, by)
-    if weights not in ("none", "replicates"):
-        raise ValueError(f"weights must be 'none' or 'replicates', got {weights!r}")
-    if isinstance(bootstrap, bool) or not isinstance(bootstrap, (int, np.integer)) \
-            or bootstrap < 0:
-        raise ValueError(f"bootstrap must be a non-negative integer, got {bootstrap!r}")
-    with np.errstate(all="ignore"):  # intervals of poorly determined fits overflow to inf
-        return _fit(_prepare(results, by), by, bootstrap, seed, weights == "replicates")
-
-
-def _check(results: pd.DataFrame, by: Sequence[str]) -> list[str]:
-    if not isinstance(results, pd.DataFrame):
-        raise TypeError(f"results must be a pandas DataFrame, got {type(results).__name__}")
-    by = [by] if isinstance(by, str) else list(by)
-    if not by:
-        raise ValueError("by needs at least one grouping column, e.g. ('dataset', 'model')")
-    clash = [c for c in by if c in REQUIRED]
-    if clash:
-        raise ValueError(f"{clash} cannot be grouping columns: the laws are fitted over them")
-    missing = [c for c in dict.fromkeys([*by, *REQUIRED]) if c not in results.columns]
-    if missing:
-        raise ValueError(f"the results table lacks column(s) {missing} "
-                         f"(it has: {list(results.columns)})")
-    if results.empty:
-        raise ValueError("the results table is empty: no finished jobs to fit or report")
-    return by
-
-
-def _prepare(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    """A copy with numeric MI/depths and the fit weights and replicate labels of both laws."""
-    df = results.reset_index(drop=True).copy()
-    for c in ("mi", "umis_per_cell", "fraction"):
-        df[c] = pd.to_numeric(df[c], errors="coerce").astype(float)
-    for law, keys, x in (("noise", [*by, "n_cells"], "fraction"),
-                         ("cells", [*by, "fraction"], "n_cells")):
-        sigma = np.full(len(df), np.nan)
-        rep = np.array([f"r{i}" for i in range(len(df))], dtype=object)
-        weighted = np.zeros(len(df), dtype=bool)
-        for _, g in df.groupby(keys, sort=False, dropna=False):
-            ok = g[np.isfinite(g["mi"]) & g[x].notna()]
-            if ok.empty:
-                continue
-            idx = ok.index.to_numpy()
-            try:
-                sigma[idx] = laws.replicate_sigma(ok[x].to_numpy(float)[:, None],
-                                                  ok["mi"].to_numpy(float))
-                weighted[g.index.to_numpy()] = True
-            except ValueError:  # no replicates: equal weights, i.e. ordinary least squares
-                sigma[idx] = 1.0
-            if g["seed"].nunique() >= 2:
-                rep[g.index.to_numpy()] = [f"s{s}" for s in g["seed"]]
-        df[f"_sigma_{law}"], df[f"_rep_{law}"], df[f"_weighted_{law}"] = sigma, rep, weighted
-    return df
-
-
-def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
-         weighted: bool) -> pd.DataFrame:
-    parts = []
-    n_sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
-    for law, key, x, sub in (("noise", "n_cells", "umis_per_cell", df),
-                             ("cells", "fraction", "n_cells", df[n_sizes >= 3])):
-        if sub.empty:
-            continue
-        keys = [*by, key]
-        table = laws.fit_table(sub, by=keys, x=x, law=law,
-                               sigma=f"_sigma_{law}" if weighted else None,
-                               replicate=f"_rep_{law}", bootstrap=bootstrap, seed=seed)
-        agg = {"n_seeds": ("seed", "nunique"),
-               "weighted": (f"_weighted_{law}", "any" if weighted else lambda s: False)}
-        if law == "cells":
-            agg["umis_per_cell"] = ("umis_per_cell", "mean")
-        if "estimator" in df.columns and "estimator" not in by:
-            agg["estimator"] = ("estimator", lambda s: ",".join(sorted(map(str, s.unique()))))
-        meta = sub.groupby(keys, dropna=False).agg(**agg).reset_index()
-        meta["weights"] = np.where(meta.pop("weighted"), "replicates", "none")
-        parts.append(table.merge(meta, on=keys, how="left"))
-    out = pd.concat(parts, ignore_index=True)
-    for c in ("fraction", "umis_per_cell"):
-        if c not in out:
-            out[c] = np.nan
-    out["n_cells"] = out["n_cells"].astype("Int64")
-    front = [*by, *(["estimator"] if "estimator" in out else []), "law", "n_cells", "fraction",
-             "umis_per_cell", "n_seeds", "weights", "n_points"]
-    back = ["r2", "rmse", "aic", "reliable", "flags", "error"]
-    for c in back:
-        if c not in out:
-            out[c] = np.nan
-    middle = [c for c in out.columns if c not in front and c not in back]
-    out["reliable"] = out["reliable"].eq(True)
-    out["flags"] = out["flags"].fillna("")
-    out["error"] = out["error"].fillna("")
-    return out[front + middle + back]
 
 
 # --------------------------------------------------------------------------------------------
@@ -168,11 +60,11 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
     dataset, times, ...). Figures are PNG at ``dpi`` embedded as base64; nothing is loaded
     from the network.
     """
-    by = _check(results, by)
-    df = _prepare(results, by)
+    by = check_results(results, by)
+    df = prepare_results(results, by)
     fits = _check_fits(fits, by) if fits is not None else None
     with np.errstate(all="ignore"):  # bands of poorly determined fits overflow harmlessly
-        fits = _fit(df, by, 0, 0, False) if fits is None else fits
+        fits = fit_results(results, by=by) if fits is None else fits
         text = _Page(df, fits, dict(provenance or {}), by, dpi).render(title)
     return write_atomic(Path(path), text)
 
@@ -284,8 +176,8 @@ class _Page:
             [*by, "n_cells", "fraction"], dropna=False)["umis_per_cell"].transform("mean"))
         self.plot_df = _labelled(plot_df, self.curve)
         sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
-        self.noise_fits = _refit(df, self.noise, [*by, "n_cells"], "noise")
-        self.cell_fits = _refit(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
+        self.noise_fits = curve_fits(df, self.noise, [*by, "n_cells"], "noise")
+        self.cell_fits = curve_fits(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
 
     def _panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
         """(name, rows) per panel: the groups of ``cols`` (default: by without the curve)."""
@@ -383,7 +275,7 @@ class _Page:
             for n, gn in g.groupby("n_cells", sort=True):
                 fits, labels = {}, gn["_curve"].copy()
                 for key, gc in gn.groupby(self.by, dropna=False):
-                    key = _key([*(key if isinstance(key, tuple) else (key,)), n])
+                    key = group_key([*(key if isinstance(key, tuple) else (key,)), n])
                     shown, suffix = self._shown(self.noise, key, self.noise_fits)
                     labels[gc.index] = label = gc["_curve"].iloc[0] + suffix
                     fits[label] = shown
@@ -453,8 +345,8 @@ class _Page:
         for name, g in self._panels(data, self.by):
             fits = {}
             for key, gd in g.groupby([*self.by, "fraction"], dropna=False):
-                if _key(key) in self.cell_fits:
-                    fits[str(gd["depth"].iloc[0])] = self._shown(self.cells, _key(key),
+                if group_key(key) in self.cell_fits:
+                    fits[str(gd["depth"].iloc[0])] = self._shown(self.cells, group_key(key),
                                                                  self.cell_fits)[0]
             g = g[g["depth"].map(str).isin(fits)]
             if g.empty:
@@ -473,7 +365,7 @@ class _Page:
         for name, g in self._panels(self.noise):
             fits = {}
             for _, r in g.iterrows():
-                fit = self._shown(self.noise, _key(r[c] for c in [*self.by, "n_cells"]),
+                fit = self._shown(self.noise, group_key(r[c] for c in [*self.by, "n_cells"]),
                                   self.noise_fits)[0]
                 if fit is not None:
                     label = r["_curve"] + (f", N = {r['n_cells']:,}" if several else "")
@@ -547,33 +439,11 @@ def _labelled(frame: pd.DataFrame, curve: str) -> pd.DataFrame:
     return frame
 
 
-def _key(values) -> tuple:
-    """A group key with numpy scalars as Python numbers, to match keys across tables."""
-    return tuple(v.item() if isinstance(v, np.generic) else v for v in values)
-
-
-def _refit(df: pd.DataFrame, fits: pd.DataFrame, keys: list[str],
-           law: str) -> dict[tuple, laws.LawFit | None]:
-    """The curves of the fits table as LawFit objects (for the figures), with the weights it
-    names; None where the fit fails."""
-    fitter, x = ((laws.fit_noise_law, "umis_per_cell") if law == "noise"
-                 else (laws.fit_cell_law, "n_cells"))
-    weighted = {_key(r[keys]): r["weights"] == "replicates" for _, r in fits.iterrows()}
-    out: dict[tuple, laws.LawFit | None] = {}
-    for key, g in df.groupby(keys, dropna=False):
-        sigma = g[f"_sigma_{law}"].to_numpy() if weighted.get(_key(key)) else None
-        try:
-            out[_key(key)] = fitter(g[x].to_numpy(float), g["mi"].to_numpy(), sigma=sigma)
-        except (ValueError, RuntimeError):
-            out[_key(key)] = None
-    return out
-
-
 def _version(prov: Mapping[str, Any]) -> str:
     for k in ("noisescale_version", "version", "noisescale"):
         if isinstance(prov.get(k), str):
             return prov[k]
-    from . import __version__
+    from .. import __version__
 
     return __version__
 
@@ -608,4 +478,4 @@ details summary{cursor:pointer;margin:.4rem 0}
 """
 
 
-__all__ = ["fit_results", "write_report"]
+__all__ = ["write_report"]

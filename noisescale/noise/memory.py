@@ -20,19 +20,12 @@ from typing import Any
 
 import numpy as np
 
-from . import _core
-from ._config import check_seed, resolve_device, resolve_threads
-from ._dask import is_dask, map_row_blocks
-from ._matrix import as_compressed, as_dense, is_anndata, kind_of, source_matrix
+from .. import _core
+from .._internal.checks import check_int, check_seed, check_threads
+from .._internal.devices import resolve_device
+from ..io.blocks import is_dask, map_row_blocks
+from ..io.matrices import as_compressed, as_dense, is_anndata, kind_of, source_matrix
 
-
-
-def _check_row_offset(row_offset: Any) -> int:
-    if isinstance(row_offset, bool) or not isinstance(row_offset, numbers.Integral):
-        raise TypeError(f"row_offset must be an integer, got {type(row_offset).__name__}")
-    if row_offset < 0:
-        raise ValueError(f"row_offset must be >= 0, got {row_offset}")
-    return int(row_offset)
 
 
 def _check_fraction(q: Any, name: str = "fraction") -> float:
@@ -79,8 +72,8 @@ def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
 
 def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
     """The validated (seed, keep_zeros, row_offset, threads, device) shared by every call."""
-    return (check_seed(seed), bool(keep_zeros), _check_row_offset(row_offset),
-            resolve_threads(threads), resolve_device(device))
+    return (check_seed(seed), bool(keep_zeros), check_int("row_offset", row_offset, 0),
+            check_threads(threads), resolve_device(device, "thinning"))
 
 
 # --------------------------------------------------------------------------------------------

@@ -9,10 +9,10 @@ What the output holds: the thinned counts, in the same place as in the input (``
 ``layers[layer]``), with the input's dtypes and CSR/dense encoding; ``obs``, ``var``, ``obsm``,
 ``varm``, ``obsp``, ``varp`` and ``uns`` copied unchanged; and a provenance record in
 ``uns['noisescale']`` (version, operation, seed, fraction(s) or target, source path, counts
-layer, chunking and the mean UMIs per cell before and after). Other matrices with one value
-per cell and gene (the other layers, ``X`` when a layer is thinned, ``raw``) describe the
-unthinned data and are not copied. A provenance record already in the input is kept under
-``uns['noisescale']['previous']``.
+layer, chunking, the device the kernels ran on and the mean UMIs per cell before and after).
+Other matrices with one value per cell and gene (the other layers, ``X`` when a layer is
+thinned, ``raw``) describe the unthinned data and are not copied. A provenance record already in
+the input is kept under ``uns['noisescale']['previous']``.
 
 Safety: the input is opened read-only; outputs are written to hidden temporary siblings and
 renamed into place only when every output is complete, so an error, a full disk or an
@@ -22,18 +22,17 @@ replaced only with ``overwrite=True``, and never before the new one is complete.
 
 from __future__ import annotations
 
-import numbers
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .io import AnnDataWriter, CountsReader, check_destination, copy_annotations, store_format
-from .thinning import (
+from ..io.chunked import chunk_rows_for, run_chunks
+from ..io.stores import CountsReader, check_destination, copy_annotations, store_format
+from .memory import (
     _check_fraction,
     _check_fractions,
     _check_targets,
@@ -43,12 +42,6 @@ from .thinning import (
 )
 
 PathLike = str | os.PathLike
-#: Entries per chunk when chunk_rows is not given (64 MiB of float32 + int32 CSR input).
-AUTO_CHUNK_ENTRIES = 1 << 23
-
-
-class Cancelled(Exception):
-    """A streaming job was stopped through its ``cancel`` event; nothing was written."""
 
 
 def thin_file(
@@ -152,7 +145,7 @@ def downsample_file(
     seed, keep_zeros, _, threads, device = _run_options(seed, keep_zeros, 0, threads, device)
     column = target_umis if isinstance(target_umis, str) else None
     record: dict[str, Any] = {"operation": "downsample_to", "seed": seed,
-                              "keep_zeros": keep_zeros}
+                              "keep_zeros": keep_zeros, "device": device}
 
     def plan(reader: CountsReader):
         targets = reader.obs_column(column) if column is not None else target_umis
@@ -181,8 +174,8 @@ def _thin_levels(input, outputs, qs: list[float], operation: str, *, seed, layer
                  cancel) -> list[Path]:
     """thin_file and thin_series_file: nested levels qs, one output each."""
     seed, keep_zeros, _, threads, device = _run_options(seed, keep_zeros, 0, threads, device)
-    records = [{"operation": operation, "fraction": q, "seed": seed, "keep_zeros": keep_zeros}
-               for q in qs]
+    records = [{"operation": operation, "fraction": q, "seed": seed, "keep_zeros": keep_zeros,
+                "device": device} for q in qs]
     if operation == "thin_series":
         for i, rec in enumerate(records):
             rec.update(fractions=np.array(qs), level=i)
@@ -193,18 +186,6 @@ def _thin_levels(input, outputs, qs: list[float], operation: str, *, seed, layer
     return _stream(input, outputs, layer, plan, records, chunk_rows=chunk_rows,
                    overwrite=overwrite, compression=compression, progress=progress,
                    cancel=cancel)
-
-
-def _check_chunk_rows(chunk_rows: Any, reader: CountsReader) -> int:
-    n_obs, n_vars = reader.shape
-    if chunk_rows is None:
-        per_row = (reader.nnz / n_obs) if (reader.sparse and n_obs) else n_vars
-        return int(min(max(n_obs, 1), max(1, AUTO_CHUNK_ENTRIES // max(int(per_row), 1))))
-    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, numbers.Integral):
-        raise TypeError(f"chunk_rows must be an integer, got {type(chunk_rows).__name__}")
-    if chunk_rows < 1:
-        raise ValueError(f"chunk_rows must be >= 1, got {chunk_rows}")
-    return int(chunk_rows)
 
 
 def _total(block) -> float:
@@ -239,82 +220,56 @@ def _stream(
 ) -> list[Path]:
     """Read row chunks of ``input``, write ``compute(chunk, start)[i]`` to ``outputs[i]``,
     where ``compute = plan(reader)``; ``records[i]`` goes into output i's provenance."""
-    from tqdm.auto import tqdm
-
-    from . import __version__
+    from .. import __version__
 
     src = Path(input)
     dsts = [Path(o) for o in outputs]
     with CountsReader(src, layer) as reader:
         _check_paths(src, dsts, overwrite)
-        rows = _check_chunk_rows(chunk_rows, reader)
+        n_obs, n_vars = reader.shape
+        per_row = (reader.nnz / n_obs) if (reader.sparse and n_obs) else n_vars
+        rows = chunk_rows_for(chunk_rows, n_obs, per_row)
         compute = plan(reader)
-        n_obs = reader.shape[0]
         key = "X" if layer is None else f"layers/{layer}"
-        writers: list[AnnDataWriter] = []
         totals = [0.0] * len(dsts)
-        source_total = 0.0
-        bar = tqdm(total=n_obs, unit="cells", unit_scale=True, disable=not progress,
-                   desc=f"thinning {src.name}", smoothing=0.1)
-        starts = range(0, max(n_obs, 1), rows)
-
+        source_total = [0.0]
         buffers: list[dict] = [{}, {}]  # chunk k is read into buffers[k % 2]
 
-        def load(k: int):
-            start = starts[k]
-            block = reader.rows(start, min(n_obs, start + rows), reuse=buffers[k % 2])
+        def load(k: int, start: int, stop: int):
+            block = reader.rows(start, stop, reuse=buffers[k % 2])
             return block, _total(block)
 
-        # One reader thread fetches the next chunk while this one thins and writes the
-        # current one (the kernels release the GIL).
-        pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="noisescale-read")
-        try:
-            ahead = pool.submit(load, 0)
-            for k, start in enumerate(starts):
-                if cancel is not None and cancel.is_set():
-                    raise Cancelled(f"cancelled after {start:,} of {n_obs:,} cells; "
-                                    "no output was written")
-                block, block_total = ahead.result()
-                if k + 1 < len(starts):
-                    ahead = pool.submit(load, k + 1)
-                try:
-                    outs = compute(block, start)
-                except ValueError as e:
-                    raise ValueError(f"{src} {reader.where}: {e}") from None
-                if not writers:  # the first chunk passed its checks: start writing
-                    for d in dsts:
-                        writers.append(AnnDataWriter(d, overwrite=overwrite,
-                                                     zarr_format=reader.zarr_format,
-                                                     compression=compression))
-                        copy_annotations(reader, writers[-1])
-                for i, (w, out) in enumerate(zip(writers, outs)):
-                    w.append_rows(key, out)
-                    totals[i] += _total(out)
-                source_total += block_total
-                bar.update(block.shape[0])
-                del block, outs
+        def transform(loaded, start: int) -> list[dict]:
+            block, block_total = loaded
+            try:
+                outs = compute(block, start)
+            except ValueError as e:
+                raise ValueError(f"{src} {reader.where}: {e}") from None
+            for i, out in enumerate(outs):
+                totals[i] += _total(out)
+            source_total[0] += block_total
+            return [{key: out} for out in outs]
+
+        def annotate(writers) -> None:
+            for w in writers:
+                copy_annotations(reader, w)
+
+        def provenance(writers) -> None:
             previous = reader.read("uns") if reader.has("uns") else {}
             for w, rec, total in zip(writers, records, totals):
                 uns = dict(previous)
                 prov = {"version": __version__, **rec,
                         "source": str(src.resolve()), "source_layer": layer or "X",
                         "chunk_rows": rows, "n_cells": n_obs,
-                        "source_mean_umis_per_cell": source_total / max(n_obs, 1),
+                        "source_mean_umis_per_cell": source_total[0] / max(n_obs, 1),
                         "mean_umis_per_cell": total / max(n_obs, 1)}
                 if "noisescale" in previous:
                     prov["previous"] = previous["noisescale"]
                 uns["noisescale"] = prov
                 w.write("uns", uns)
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled; no output was written")
-            for w in writers:
-                w.commit()
-        except BaseException:
-            pool.shutdown(wait=True, cancel_futures=True)
-            for w in writers:
-                w.abort()
-            raise
-        finally:
-            pool.shutdown(wait=True)
-            bar.close()
+
+        run_chunks(dsts, n_obs, rows, load=load, compute=transform, prepare=annotate,
+                   finish=provenance, overwrite=overwrite, zarr_format=reader.zarr_format,
+                   compression=compression, progress=progress, desc=f"thinning {src.name}",
+                   cancel=cancel)
     return dsts
