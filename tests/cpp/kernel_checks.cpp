@@ -107,6 +107,14 @@ void check_thinning(std::mt19937_64& rng, int64_t trial) {
         expect(row_total(down, r) == std::min<double>(total, static_cast<double>(target)),
                "downsampled total = min(total, target)", trial);
     }
+    // keep_zeros keeps the input's structure and the same values.
+    const auto kept = noisescale::downsample(v, target, seed, nullptr, /*keep_zeros=*/true);
+    expect(kept.indptr == X.indptr && kept.indices == X.indices,
+           "downsample keep_zeros keeps every entry", trial);
+    for (int64_t r = 0; r < X.rows; ++r)
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p)
+            expect(static_cast<double>(kept.data[p]) == at<V, I>(down, r, X.indices[p]),
+                   "downsample keep_zeros = downsample", trial);
 }
 
 void check_tree(std::mt19937_64& rng, int64_t trial) {

@@ -256,8 +256,9 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
         const int64_t m0 = bounds[static_cast<size_t>(b)], m1 = bounds[static_cast<size_t>(b + 1)];
         const int64_t block_nnz =
             static_cast<int64_t>(in.indptr[m1]) - static_cast<int64_t>(in.indptr[m0]);
-        I* oidx = sidx.reserve(block_nnz);
-        V* odata = sdata.reserve(block_nnz);
+        // keep_zeros keeps every entry: write in place (as BlockOutput was told), else in scratch.
+        I* oidx = chunks.in_place(0) ? chunks.full_indices(0, b) : sidx.reserve(block_nnz);
+        V* odata = chunks.in_place(0) ? chunks.full_data(0, b) : sdata.reserve(block_nnz);
         int64_t pos = 0;
         bool bad = false;
         for (int64_t m = m0; m < m1; ++m) {
