@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "noisescale/api.hpp"
+#include "noisescale/threads.hpp"
 #ifdef NOISESCALE_WITH_CUDA
 #include "thin_cuda.hpp"
 #endif
@@ -342,11 +343,10 @@ py::dict build_config() {
     d["version"] = NOISESCALE_VERSION;
 #ifdef _OPENMP
     d["openmp"] = true;
-    d["openmp_max_threads"] = omp_get_max_threads();
 #else
     d["openmp"] = false;
-    d["openmp_max_threads"] = 1;
 #endif
+    d["openmp_max_threads"] = resolve_threads(0);
 #ifdef NOISESCALE_WITH_CUDA
     d["cuda_compiled"] = true;
     d["cuda_devices"] = cuda::device_count();

@@ -17,6 +17,7 @@
 #include "matrix.hpp"
 #include "philox.hpp"
 #include "philox_batch.hpp"
+#include "threads.hpp"
 
 namespace noisescale {
 namespace cpu {

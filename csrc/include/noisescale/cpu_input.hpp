@@ -1,5 +1,5 @@
-// CPU drivers, part 1: thread counts, input validation with precise errors, and the split of
-// a compressed matrix into blocks of lines. Host only.
+// CPU drivers, part 1: input validation with precise errors, and the split of a compressed
+// matrix into blocks of lines. Host only.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -12,23 +12,10 @@
 #include <type_traits>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "kernels.hpp"
 
 namespace noisescale {
 namespace cpu {
-
-inline int resolve_threads(int threads) {
-#ifdef _OPENMP
-    return threads > 0 ? threads : omp_get_max_threads();
-#else
-    (void)threads;
-    return 1;
-#endif
-}
 
 // ---------------------------------------------------------------------------------------------
 // Count validation
