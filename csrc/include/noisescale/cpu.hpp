@@ -217,18 +217,18 @@ template <class I>
 void downsample_blocks(const I* cols, int64_t len, int64_t row, uint64_t seed, Philox4* out) {
     const BatchImpl& impl = batch_impl();
     alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch], c2[kBatch];
-    const uint64_t r = static_cast<uint64_t>(row);
+    const Philox4 w = counter_words(row, 0, kStreamDownsample, 0);  // words 1, 2: the row's
     for (int i = 0; i < kBatch; ++i) {
-        c1[i] = static_cast<uint32_t>(r);
-        c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | (kStreamDownsample << 16);
+        c1[i] = w.v[1];
+        c2[i] = w.v[2];
     }
     PhiloxLanes blk;
     for (int64_t g = 0; g < len; g += kBatch) {
         const int n = static_cast<int>(std::min<int64_t>(kBatch, len - g));
-        for (int i = 0; i < n; ++i) c0[i] = static_cast<uint32_t>(cols[g + i]);
-        impl.philox(seed, c0, c1, c2, &blk);
         for (int i = 0; i < n; ++i)
-            out[g + i] = Philox4{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
+            c0[i] = counter_words(row, static_cast<int64_t>(cols[g + i]), kStreamDownsample, 0).v[0];
+        impl.philox(seed, c0, c1, c2, &blk);
+        for (int i = 0; i < n; ++i) out[g + i] = blk.lane(i);
     }
 }
 
