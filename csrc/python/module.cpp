@@ -206,24 +206,10 @@ py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<do
     });
 }
 
+// The targets of a numpy int64 array, checked by make_targets (a scalar or one per row).
 Targets targets_from(const py::array_t<int64_t, py::array::c_style>& targets, int64_t n_rows) {
-    Targets t;
-    if (targets.ndim() == 0 || targets.size() == 1) {
-        t.all = *targets.data();
-        if (t.all < 0) throw std::invalid_argument("target_umis must be >= 0");
-        return t;
-    }
-    if (targets.ndim() != 1 || targets.size() != n_rows)
-        throw std::invalid_argument("target_umis must be a scalar or have one value per row (" +
-                                    std::to_string(n_rows) + "), got " +
-                                    std::to_string(targets.size()));
-    const int64_t* p = targets.data();
-    for (int64_t r = 0; r < n_rows; ++r)
-        if (p[r] < 0)
-            throw std::invalid_argument("target_umis must be >= 0 (row " + std::to_string(r) +
-                                        " has " + std::to_string(p[r]) + ")");
-    t.per_row = p;
-    return t;
+    const std::vector<int64_t> shape(targets.shape(), targets.shape() + targets.ndim());
+    return make_targets(targets.data(), shape, n_rows);
 }
 
 py::tuple downsample_csr(const py::array& indptr, const py::array& indices, const py::array& data,

@@ -11,6 +11,8 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "noisescale/api.hpp"
@@ -201,11 +203,51 @@ void check_counters(std::mt19937_64& rng) {
     }
 }
 
+// f() throws std::invalid_argument with exactly `message`.
+template <class F>
+void expect_message(F f, const std::string& message) {
+    try {
+        f();
+        expect(false, ("no error for: " + message).c_str(), -1);
+    } catch (const std::invalid_argument& e) {
+        expect(e.what() == message, (std::string("message: ") + e.what()).c_str(), -1);
+    }
+}
+
+// Fractions and targets are checked in one place each (nested_plans, make_targets).
+void check_argument_errors() {
+    using noisescale::make_targets;
+    using noisescale::nested_plans;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    expect_message([&] { nested_plans({nan}); }, "fraction must be in [0, 1], got nan");
+    expect_message([] { nested_plans({1.5}); }, "fraction must be in [0, 1], got 1.5");
+    expect_message([] { nested_plans({0.5, -0.25}); },
+                   "fraction must be in [0, 1], got -0.25 (fractions[1])");
+    expect_message([] { nested_plans({}); }, "fractions must not be empty");
+    expect_message([] { nested_plans(std::vector<double>(65, 0.5)); },
+                   "at most 64 fractions are supported, got 65");
+    expect_message([] { nested_plans({0.2, 0.5}); },
+                   "fractions must be strictly decreasing, got 0.2 then 0.5");
+    expect_message([] { nested_plans({1, 0.5, 0.5}); },
+                   "fractions must be strictly decreasing, got 0.5 then 0.5");
+    expect(nested_plans({1.0, 0.5, 0.0}).size() == 3, "valid fractions", -1);
+    const int64_t neg = -3, per[2] = {4, -2};
+    expect_message([&] { make_targets(&neg, {}, 5); }, "target_umis must be >= 0, got -3");
+    expect_message([&] { make_targets(per, {2}, 2); }, "target_umis must be >= 0 (row 1 has -2)");
+    expect_message([&] { make_targets(per, {1}, 2); },
+                   "target_umis must be a scalar or one value per cell (2), got shape (1,)");
+    expect_message([&] { make_targets(per, {2, 1}, 2); },
+                   "target_umis must be a scalar or one value per cell (2), got shape (2, 1)");
+    expect(make_targets(per, {1}, 1)[0] == 4, "a 1-element target fits a 1-row matrix", -1);
+    expect(make_targets(per, {}, 3)[2] == 4, "a scalar target fits every row", -1);
+}
+
 }  // namespace
 
 int main() {
     std::mt19937_64 rng(20261124);
     check_counters(rng);
+    check_argument_errors();
     for (int64_t trial = 0; trial < 60; ++trial) {
         check_thinning<float, int32_t>(rng, trial);
         check_thinning<double, int64_t>(rng, trial);

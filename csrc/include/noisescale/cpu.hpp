@@ -29,9 +29,8 @@ template <class V, class I>
 std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
                                               const std::vector<BinomialPlan>& plans,
                                               uint64_t seed, bool keep_zeros, int threads) {
+    check_levels(static_cast<int64_t>(plans.size()));
     const int levels = static_cast<int>(plans.size());
-    if (levels < 1 || levels > kMaxLevels)
-        throw std::invalid_argument("between 1 and 64 fractions are supported");
     check_global_shape(in.row_offset, in.rows_are_major ? in.n_major : in.n_minor,
                        in.rows_are_major ? in.n_minor : in.n_major);
     std::vector<Compressed<V, I>> out(static_cast<size_t>(levels));
@@ -160,9 +159,8 @@ template <class V>
 void thin_dense(const V* in, int64_t n_rows, int64_t n_cols, bool c_order, int64_t row_offset,
                 const std::vector<BinomialPlan>& plans, uint64_t seed, V* const* outs,
                 int threads) {
+    check_levels(static_cast<int64_t>(plans.size()));
     const int levels = static_cast<int>(plans.size());
-    if (levels < 1 || levels > kMaxLevels)
-        throw std::invalid_argument("between 1 and 64 fractions are supported");
     check_global_shape(row_offset, n_rows, n_cols);
     const int64_t n_major = c_order ? n_rows : n_cols, n_minor = c_order ? n_cols : n_rows;
     FirstProblem problem;

@@ -17,6 +17,15 @@
 namespace noisescale {
 namespace cpu {
 
+// The drivers' precondition on the number of nested levels (their per-entry buffers hold
+// kMaxLevels). Fractions themselves are checked once, by nested_plans() in api.hpp.
+inline void check_levels(int64_t levels) {
+    if (levels < 1 || levels > kMaxLevels)
+        throw std::invalid_argument("thinning takes 1 to " + std::to_string(kMaxLevels) +
+                                    " levels, got " + std::to_string(levels) +
+                                    " (build the plans with nested_plans())");
+}
+
 // ---------------------------------------------------------------------------------------------
 // Count validation
 
