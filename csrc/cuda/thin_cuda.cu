@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "noisescale/kernels.hpp"
+#include "noisescale/matrix.hpp"
+#include "noisescale/philox.hpp"
 #include "thin_cuda.hpp"
 
 namespace noisescale {

@@ -9,13 +9,16 @@
 #include <pybind11/stl.h>
 
 #include <array>
-#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "noisescale/api.hpp"
+#include "noisescale/api.hpp"  // nested_plans, make_targets
+#include "noisescale/cpu.hpp"
+#include "noisescale/kdtree.hpp"
+#include "noisescale/kernels.hpp"
 #include "noisescale/matrix.hpp"
 #include "noisescale/philox.hpp"
 #include "noisescale/philox_batch.hpp"

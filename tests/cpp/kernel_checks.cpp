@@ -16,6 +16,10 @@
 #include <vector>
 
 #include "noisescale/api.hpp"
+#include "noisescale/cpu.hpp"
+#include "noisescale/kdtree.hpp"
+#include "noisescale/philox.hpp"
+#include "noisescale/philox_batch.hpp"
 
 namespace {
 

@@ -5,8 +5,8 @@
 // thrown as std::invalid_argument after the parallel region. Inputs are never written to.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
-#include <stdexcept>
 #include <vector>
 
 #include "binomial.hpp"

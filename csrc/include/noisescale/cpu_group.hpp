@@ -7,10 +7,10 @@
 #include <type_traits>
 
 #include "binomial.hpp"
-#include "cpu_input.hpp"
 #include "kernels.hpp"
 #include "philox.hpp"
 #include "philox_batch.hpp"
+#include "simd.hpp"
 
 namespace noisescale {
 namespace cpu {
