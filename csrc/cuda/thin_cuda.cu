@@ -11,6 +11,8 @@
 #include <vector>
 
 #include "noisescale/kernels.hpp"
+#include "noisescale/matrix.hpp"
+#include "noisescale/philox.hpp"
 #include "thin_cuda.hpp"
 
 namespace noisescale {
@@ -249,12 +251,15 @@ __global__ void downsample_dense_rows(const V* in, int64_t n_rows, int64_t n_col
 
 }  // namespace
 
-int device_count() {
+int device_count(std::string* why) {
     int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    if (e != cudaSuccess) {
         cudaGetLastError();  // clear the sticky "no driver/device" error
+        if (why) *why = std::string("CUDA: ") + cudaGetErrorString(e);
         return 0;
     }
+    if (n == 0 && why) *why = "CUDA reports 0 devices";
     return n;
 }
 

@@ -1,9 +1,10 @@
 // CUDA drivers of the sampling kernels (same per-entry code as the CPU: kernels.hpp).
 //
-// Host-side declarations only, so the pybind11 module can call them without CUDA headers.
-// Each driver returns false when it hands the job back to the CPU: invalid input (the CPU
-// driver then raises the precise error) or rows with unsorted indices. Results are
-// bit-identical to the CPU drivers.
+// Host-side declarations only, so the pybind11 module can name them without CUDA headers; it
+// includes them in every build and calls them only when NOISESCALE_WITH_CUDA (thin_cuda.cu)
+// defines them. Each driver returns false when it hands the job back to the CPU: invalid
+// input (the CPU driver then raises the precise error) or rows with unsorted indices. Results
+// are bit-identical to the CPU drivers.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -15,8 +16,9 @@
 namespace noisescale {
 namespace cuda {
 
-// Number of usable CUDA devices (0 when there is no driver or no device).
-int device_count();
+// Number of usable CUDA devices (0 when there is no driver or no device; then *why, when given,
+// says what the CUDA runtime reported).
+int device_count(std::string* why = nullptr);
 std::vector<std::string> device_names();
 
 template <class V, class I>

@@ -2,22 +2,28 @@
 //
 // The functions here take numpy arrays prepared by noisescale/thinning.py, check them, release the
 // GIL and call the CPU (OpenMP) or CUDA drivers. C++ exceptions become Python errors:
-// std::invalid_argument -> ValueError, std::bad_alloc -> MemoryError.
+// std::invalid_argument -> ValueError, std::runtime_error -> RuntimeError,
+// std::bad_alloc -> MemoryError.
 #include <pybind11/numpy.h>
 #include <pybind11/pybind11.h>
 #include <pybind11/stl.h>
 
 #include <array>
-#include <cmath>
 #include <cstdint>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
 #include <vector>
 
-#include "noisescale/api.hpp"
-#ifdef NOISESCALE_WITH_CUDA
-#include "thin_cuda.hpp"
-#endif
+#include "noisescale/api.hpp"  // nested_plans, make_targets
+#include "noisescale/cpu.hpp"
+#include "noisescale/kdtree.hpp"
+#include "noisescale/kernels.hpp"
+#include "noisescale/matrix.hpp"
+#include "noisescale/philox.hpp"
+#include "noisescale/philox_batch.hpp"
+#include "noisescale/threads.hpp"
+#include "thin_cuda.hpp"  // declared in every build, defined with NOISESCALE_WITH_CUDA
 
 #ifndef NOISESCALE_VERSION
 #define NOISESCALE_VERSION "0.0.0"
@@ -51,21 +57,70 @@ const T* ptr_of(const py::array& a, bool allow_fortran = false) {
     return static_cast<const T*>(a.data());
 }
 
-bool want_cuda(const std::string& device) {
-    if (device == "cpu") return false;
+// Devices -------------------------------------------------------------------------------------
+
 #ifdef NOISESCALE_WITH_CUDA
-    if (device == "cuda") {
-        if (cuda::device_count() == 0)
-            throw std::runtime_error("device='cuda' but no CUDA device is available");
-        return true;
-    }
-    return cuda::device_count() > 0;  // "auto"
+constexpr bool kCudaCompiled = true;
 #else
-    if (device == "cuda")
+constexpr bool kCudaCompiled = false;
+#endif
+
+// Usable CUDA devices (0 without CUDA support); *why says why there are none.
+int cuda_devices(std::string* why = nullptr) {
+#ifdef NOISESCALE_WITH_CUDA
+    return cuda::device_count(why);
+#else
+    if (why) *why = "built without CUDA";
+    return 0;
+#endif
+}
+
+std::vector<std::string> cuda_device_names() {
+#ifdef NOISESCALE_WITH_CUDA
+    return cuda::device_names();
+#else
+    return {};
+#endif
+}
+
+enum class Device { cpu, cuda };
+
+const char* device_name(Device d) { return d == Device::cuda ? "cuda" : "cpu"; }
+
+// The device a device= argument selects: "cpu"; "cuda", or an error saying why it cannot be
+// used; "auto": CUDA when a device is visible, else the CPU.
+Device resolve_device(const std::string& device) {
+    if (device == "cpu") return Device::cpu;
+    if (device != "auto" && device != "cuda")
+        throw std::invalid_argument("device must be 'auto', 'cpu' or 'cuda', got '" + device +
+                                    "'");
+    std::string why;
+    const bool visible = cuda_devices(&why) > 0;
+    if (device == "auto") return visible ? Device::cuda : Device::cpu;
+    if (!kCudaCompiled)
         throw std::runtime_error("device='cuda' but noisescale was built without CUDA "
                                  "(rebuild with -DNOISESCALE_CUDA=ON)");
-    return false;
-#endif
+    if (!visible)
+        throw std::runtime_error("device='cuda' but no CUDA device is visible (" + why +
+                                 "); device='auto' runs on the CPU when there is none");
+    return Device::cuda;
+}
+
+// Run a job on the device: the CUDA driver (on_cuda) when `device` is CUDA, else, or when the
+// CUDA driver hands the job back by returning false (invalid input, which the CPU driver then
+// reports precisely, or unsorted indices), the CPU driver (on_cpu); without the GIL.
+// on_cuda is a generic lambda, called with a dummy argument, and only in builds with CUDA:
+// its body, which names the CUDA drivers, is then never instantiated in a build without them.
+template <class OnCuda, class OnCpu>
+void run_on(Device device, OnCuda&& on_cuda, OnCpu&& on_cpu) {
+    py::gil_scoped_release nogil;
+    if constexpr (kCudaCompiled) {
+        if (device == Device::cuda && on_cuda(0)) return;
+    } else {
+        (void)device;
+        (void)on_cuda;
+    }
+    on_cpu();
 }
 
 // Dtype dispatch: call f(Tag<T>{}) with the C++ type of a numpy dtype.
@@ -148,7 +203,7 @@ py::list thin_compressed(const py::array& indptr, const py::array& indices, cons
                          int64_t row_offset, const std::vector<double>& fractions, uint64_t seed,
                          bool keep_zeros, int threads, const std::string& device) {
     const auto plans = nested_plans(fractions);
-    const bool cuda = want_cuda(device);
+    const Device dev = resolve_device(device);
     return with_count_type(data.dtype(), [&](auto vt) {
         return with_index_type(indptr, indices, [&](auto it) {
             using V = typename decltype(vt)::type;
@@ -156,15 +211,9 @@ py::list thin_compressed(const py::array& indptr, const py::array& indices, cons
             const auto in = compressed_view<V, I>(indptr, indices, data, n_major, n_minor,
                                                   rows_are_major, row_offset);
             std::vector<Compressed<V, I>> out;
-            {
-                py::gil_scoped_release nogil;
-                bool done = false;
-#ifdef NOISESCALE_WITH_CUDA
-                if (cuda) done = cuda::thin_compressed(in, plans, seed, keep_zeros, &out);
-#endif
-                if (!done) out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads);
-            }
-            (void)cuda;
+            run_on(
+                dev, [&](auto) { return cuda::thin_compressed(in, plans, seed, keep_zeros, &out); },
+                [&] { out = cpu::thin_compressed(in, plans, seed, keep_zeros, threads); });
             py::list result;
             for (auto& c : out) result.append(to_python(c, n_major));
             return result;
@@ -176,7 +225,7 @@ py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<do
                     uint64_t seed, int threads, const std::string& device) {
     const DenseShape s = dense_shape(x, true);
     const auto plans = nested_plans(fractions);
-    const bool cuda = want_cuda(device);
+    const Device dev = resolve_device(device);
     return with_count_type(x.dtype(), [&](auto vt) {
         using V = typename decltype(vt)::type;
         std::vector<py::array_t<V>> outs;
@@ -186,43 +235,26 @@ py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<do
             ptrs.push_back(outs.back().mutable_data());
         }
         const V* in = ptr_of<V>(x, true);
-        {
-            py::gil_scoped_release nogil;
-            bool done = false;
-#ifdef NOISESCALE_WITH_CUDA
-            if (cuda)
-                done = cuda::thin_dense(in, s.rows, s.cols, s.c_order, row_offset, plans, seed,
+        run_on(
+            dev,
+            [&](auto) {
+                return cuda::thin_dense(in, s.rows, s.cols, s.c_order, row_offset, plans, seed,
                                         ptrs.data());
-#endif
-            if (!done)
+            },
+            [&] {
                 cpu::thin_dense(in, s.rows, s.cols, s.c_order, row_offset, plans, seed,
                                 ptrs.data(), threads);
-        }
-        (void)cuda;
+            });
         py::list result;
         for (auto& o : outs) result.append(o);
         return result;
     });
 }
 
+// The targets of a numpy int64 array, checked by make_targets (a scalar or one per row).
 Targets targets_from(const py::array_t<int64_t, py::array::c_style>& targets, int64_t n_rows) {
-    Targets t;
-    if (targets.ndim() == 0 || targets.size() == 1) {
-        t.all = *targets.data();
-        if (t.all < 0) throw std::invalid_argument("target_umis must be >= 0");
-        return t;
-    }
-    if (targets.ndim() != 1 || targets.size() != n_rows)
-        throw std::invalid_argument("target_umis must be a scalar or have one value per row (" +
-                                    std::to_string(n_rows) + "), got " +
-                                    std::to_string(targets.size()));
-    const int64_t* p = targets.data();
-    for (int64_t r = 0; r < n_rows; ++r)
-        if (p[r] < 0)
-            throw std::invalid_argument("target_umis must be >= 0 (row " + std::to_string(r) +
-                                        " has " + std::to_string(p[r]) + ")");
-    t.per_row = p;
-    return t;
+    const std::vector<int64_t> shape(targets.shape(), targets.shape() + targets.ndim());
+    return make_targets(targets.data(), shape, n_rows);
 }
 
 py::tuple downsample_csr(const py::array& indptr, const py::array& indices, const py::array& data,
@@ -230,7 +262,7 @@ py::tuple downsample_csr(const py::array& indptr, const py::array& indices, cons
                          const py::array_t<int64_t, py::array::c_style>& target, uint64_t seed,
                          bool keep_zeros, int threads, const std::string& device) {
     const Targets targets = targets_from(target, n_rows);
-    const bool cuda = want_cuda(device);
+    const Device dev = resolve_device(device);
     return with_count_type(data.dtype(), [&](auto vt) {
         return with_index_type(indptr, indices, [&](auto it) {
             using V = typename decltype(vt)::type;
@@ -238,15 +270,9 @@ py::tuple downsample_csr(const py::array& indptr, const py::array& indices, cons
             const auto in = compressed_view<V, I>(indptr, indices, data, n_rows, n_cols, true,
                                                   row_offset);
             Compressed<V, I> out;
-            {
-                py::gil_scoped_release nogil;
-                bool done = false;
-#ifdef NOISESCALE_WITH_CUDA
-                if (cuda) done = cuda::downsample_csr(in, targets, seed, keep_zeros, &out);
-#endif
-                if (!done) out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads);
-            }
-            (void)cuda;
+            run_on(
+                dev, [&](auto) { return cuda::downsample_csr(in, targets, seed, keep_zeros, &out); },
+                [&] { out = cpu::downsample_csr(in, targets, seed, keep_zeros, threads); });
             return to_python(out, n_rows);
         });
     });
@@ -257,22 +283,18 @@ py::array downsample_dense(const py::array& x, int64_t row_offset,
                            int threads, const std::string& device) {
     const DenseShape s = dense_shape(x, false);
     const Targets targets = targets_from(target, s.rows);
-    const bool cuda = want_cuda(device);
+    const Device dev = resolve_device(device);
     return with_count_type(x.dtype(), [&](auto vt) -> py::array {
         using V = typename decltype(vt)::type;
         py::array_t<V> out = new_dense<V>(s);
         V* o = out.mutable_data();
         const V* in = ptr_of<V>(x);
-        {
-            py::gil_scoped_release nogil;
-            bool done = false;
-#ifdef NOISESCALE_WITH_CUDA
-            if (cuda)
-                done = cuda::downsample_dense(in, s.rows, s.cols, row_offset, targets, seed, o);
-#endif
-            if (!done) cpu::downsample_dense(in, s.rows, s.cols, row_offset, targets, seed, o, threads);
-        }
-        (void)cuda;
+        run_on(
+            dev,
+            [&](auto) {
+                return cuda::downsample_dense(in, s.rows, s.cols, row_offset, targets, seed, o);
+            },
+            [&] { cpu::downsample_dense(in, s.rows, s.cols, row_offset, targets, seed, o, threads); });
         return out;
     });
 }
@@ -342,22 +364,16 @@ py::dict build_config() {
     d["version"] = NOISESCALE_VERSION;
 #ifdef _OPENMP
     d["openmp"] = true;
-    d["openmp_max_threads"] = omp_get_max_threads();
 #else
     d["openmp"] = false;
-    d["openmp_max_threads"] = 1;
 #endif
-#ifdef NOISESCALE_WITH_CUDA
-    d["cuda_compiled"] = true;
-    d["cuda_devices"] = cuda::device_count();
-    d["cuda_device_names"] = cuda::device_names();
-#else
-    d["cuda_compiled"] = false;
-    d["cuda_devices"] = 0;
-    d["cuda_device_names"] = std::vector<std::string>{};
-#endif
+    d["openmp_max_threads"] = resolve_threads(0);
+    d["cuda_compiled"] = kCudaCompiled;
+    d["cuda_devices"] = cuda_devices();
+    d["cuda_device_names"] = cuda_device_names();
     d["compiler"] = __VERSION__;
     d["simd"] = batch_impl().isa;
+    d["thinning_device_auto"] = device_name(resolve_device("auto"));
     return d;
 }
 
@@ -386,6 +402,12 @@ PYBIND11_MODULE(_core, m) {
     m.def("count_within", &count_within, py::arg("points"), py::arg("radii"), py::arg("threads"),
           "Number of other points strictly closer than radii[i] to point i, max-norm (exact).");
     m.def("build_config", &build_config, "How this extension was built and what it sees.");
+    m.def(
+        "resolve_device", [](const std::string& device) { return device_name(resolve_device(device)); },
+        py::arg("device"),
+        "The device the kernels run on for device='auto', 'cpu' or 'cuda': 'cpu' or 'cuda'. "
+        "ValueError for another string; RuntimeError saying why for 'cuda' when CUDA cannot be "
+        "used.");
     m.def("thin_entries_reference", &thin_entries_reference, py::arg("counts"), py::arg("rows"),
           py::arg("cols"), py::arg("fractions"), py::arg("seed"),
           "The per-entry thinning kernel (the GPU code path) run entry by entry on the CPU.");

@@ -11,9 +11,15 @@
 #include <cstdio>
 #include <limits>
 #include <random>
+#include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "noisescale/api.hpp"
+#include "noisescale/cpu.hpp"
+#include "noisescale/kdtree.hpp"
+#include "noisescale/philox.hpp"
+#include "noisescale/philox_batch.hpp"
 
 namespace {
 
@@ -107,6 +113,14 @@ void check_thinning(std::mt19937_64& rng, int64_t trial) {
         expect(row_total(down, r) == std::min<double>(total, static_cast<double>(target)),
                "downsampled total = min(total, target)", trial);
     }
+    // keep_zeros keeps the input's structure and the same values.
+    const auto kept = noisescale::downsample(v, target, seed, nullptr, /*keep_zeros=*/true);
+    expect(kept.indptr == X.indptr && kept.indices == X.indices,
+           "downsample keep_zeros keeps every entry", trial);
+    for (int64_t r = 0; r < X.rows; ++r)
+        for (I p = X.indptr[r]; p < X.indptr[r + 1]; ++p)
+            expect(static_cast<double>(kept.data[p]) == at<V, I>(down, r, X.indices[p]),
+                   "downsample keep_zeros = downsample", trial);
 }
 
 void check_tree(std::mt19937_64& rng, int64_t trial) {
@@ -135,10 +149,109 @@ void check_tree(std::mt19937_64& rng, int64_t trial) {
     }
 }
 
+// The Philox counter layout is defined once (counter_words); the SIMD lanes of the CPU drivers
+// and the per-entry sequences (EntryRng, the CUDA path) must all take their counters from it.
+void check_counters(std::mt19937_64& rng) {
+    using namespace noisescale;
+    const Philox4 w = counter_words(0x123456789ABLL, 0xDEADBEEFLL, 5, 7);
+    expect(w.v[0] == 0xDEADBEEFu && w.v[1] == 0x456789ABu && w.v[2] == (0x0123u | (5u << 16)) &&
+               w.v[3] == 7u, "counter_words layout", -1);
+    for (int trial = 0; trial < 200; ++trial) {
+        const uint64_t seed = rng();
+        const auto k0 = static_cast<uint32_t>(seed), k1 = static_cast<uint32_t>(seed >> 32);
+        const int64_t row = static_cast<int64_t>(rng() % (uint64_t(1) << 48));
+        const int64_t col = static_cast<int64_t>(rng() % (uint64_t(1) << 32));
+        const uint32_t stream = static_cast<uint32_t>(rng() % 64);
+        // EntryRng: block b is Philox(counter_words(row, col, stream, b)), words in order.
+        EntryRng e(seed, row, col, stream);
+        for (uint32_t b = 0; b < 3; ++b) {
+            const Philox4 ref = philox4x32_10(counter_words(row, col, stream, b), k0, k1);
+            for (int j = 0; j < 4; ++j) expect(e.next_u32() == ref.v[j], "EntryRng blocks", trial);
+        }
+        // The SIMD lanes of a thinning group, CSR (one row) and CSC (one column).
+        for (bool rows_major : {true, false}) {
+            cpu::Group<int64_t> g;
+            g.rows_major = rows_major;
+            g.row_offset = rows_major ? 0 : row;
+            g.major = rows_major ? row : col;
+            g.stream = stream;
+            g.n = 1 + static_cast<int>(rng() % kBatch);
+            for (int i = 0; i < g.n; ++i)
+                g.minors[i] = static_cast<int64_t>(rng() % (rows_major ? (uint64_t(1) << 32) : 1000));
+            g.set_counters();
+            for (int i = 0; i < g.n; ++i) {
+                const Philox4 c = counter_words(g.row(i), g.col(i), stream, 0);
+                expect(g.c0[i] == c.v[0] && g.c1[i] == c.v[1] && g.c2[i] == c.v[2] && c.v[3] == 0,
+                       "group lanes = counter_words", trial);
+            }
+            PhiloxLanes blk;
+            batch_impl().philox(seed, g.c0, g.c1, g.c2, &blk);
+            for (int i = 0; i < g.n; ++i) {
+                const Philox4 ref = philox4x32_10(counter_words(g.row(i), g.col(i), stream, 0), k0, k1);
+                const Philox4 got = blk.lane(i);
+                expect(std::equal(got.v, got.v + 4, ref.v), "batched block 0 = Philox(counter)", trial);
+            }
+        }
+        // The downsampling batches.
+        std::vector<int64_t> cols(1 + rng() % 70);
+        for (auto& c : cols) c = static_cast<int64_t>(rng() % (uint64_t(1) << 32));
+        std::vector<Philox4> blocks(cols.size());
+        cpu::downsample_blocks(cols.data(), static_cast<int64_t>(cols.size()), row, seed,
+                               blocks.data());
+        for (size_t i = 0; i < cols.size(); ++i) {
+            const Philox4 ref =
+                philox4x32_10(counter_words(row, cols[i], kStreamDownsample, 0), k0, k1);
+            expect(std::equal(ref.v, ref.v + 4, blocks[i].v), "downsample block 0 = Philox(counter)",
+                   trial);
+        }
+    }
+}
+
+// f() throws std::invalid_argument with exactly `message`.
+template <class F>
+void expect_message(F f, const std::string& message) {
+    try {
+        f();
+        expect(false, ("no error for: " + message).c_str(), -1);
+    } catch (const std::invalid_argument& e) {
+        expect(e.what() == message, (std::string("message: ") + e.what()).c_str(), -1);
+    }
+}
+
+// Fractions and targets are checked in one place each (nested_plans, make_targets).
+void check_argument_errors() {
+    using noisescale::make_targets;
+    using noisescale::nested_plans;
+    const double nan = std::numeric_limits<double>::quiet_NaN();
+    expect_message([&] { nested_plans({nan}); }, "fraction must be in [0, 1], got nan");
+    expect_message([] { nested_plans({1.5}); }, "fraction must be in [0, 1], got 1.5");
+    expect_message([] { nested_plans({0.5, -0.25}); },
+                   "fraction must be in [0, 1], got -0.25 (fractions[1])");
+    expect_message([] { nested_plans({}); }, "fractions must not be empty");
+    expect_message([] { nested_plans(std::vector<double>(65, 0.5)); },
+                   "at most 64 fractions are supported, got 65");
+    expect_message([] { nested_plans({0.2, 0.5}); },
+                   "fractions must be strictly decreasing, got 0.2 then 0.5");
+    expect_message([] { nested_plans({1, 0.5, 0.5}); },
+                   "fractions must be strictly decreasing, got 0.5 then 0.5");
+    expect(nested_plans({1.0, 0.5, 0.0}).size() == 3, "valid fractions", -1);
+    const int64_t neg = -3, per[2] = {4, -2};
+    expect_message([&] { make_targets(&neg, {}, 5); }, "target_umis must be >= 0, got -3");
+    expect_message([&] { make_targets(per, {2}, 2); }, "target_umis must be >= 0 (row 1 has -2)");
+    expect_message([&] { make_targets(per, {1}, 2); },
+                   "target_umis must be a scalar or one value per cell (2), got shape (1,)");
+    expect_message([&] { make_targets(per, {2, 1}, 2); },
+                   "target_umis must be a scalar or one value per cell (2), got shape (2, 1)");
+    expect(make_targets(per, {1}, 1)[0] == 4, "a 1-element target fits a 1-row matrix", -1);
+    expect(make_targets(per, {}, 3)[2] == 4, "a scalar target fits every row", -1);
+}
+
 }  // namespace
 
 int main() {
     std::mt19937_64 rng(20261124);
+    check_counters(rng);
+    check_argument_errors();
     for (int64_t trial = 0; trial < 60; ++trial) {
         check_thinning<float, int32_t>(rng, trial);
         check_thinning<double, int64_t>(rng, trial);

@@ -9,18 +9,28 @@
 // Results are bit-identical to the Python functions noisescale.thin / thin_series /
 // downsample_to with the same seed (same Philox counters, same samplers), for any thread
 // count. Counts: int32, int64, float32 or float64 holding whole numbers; indices int32 or
-// int64. Errors (malformed arrays, negative or fractional counts, bad fractions) are thrown as
-// std::invalid_argument with a message naming the problem; allocation failure as
+// int64. Errors (malformed arrays, negative or fractional counts, bad fractions or targets) are
+// thrown as std::invalid_argument with a message naming the problem; allocation failure as
 // std::bad_alloc. The KSG neighbour kernels are in noisescale/kdtree.hpp (knn::ChebyshevTree).
+//
+// nested_plans() and make_targets() are the only checks of fractions and targets: the Python
+// module passes its arguments to them unchanged, so both APIs give the same messages.
 #pragma once
 
+#include <cmath>
 #include <cstdint>
+#include <cstdio>
+#include <cstdlib>
 #include <stdexcept>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "noisescale/binomial.hpp"
 #include "noisescale/cpu.hpp"
 #include "noisescale/kdtree.hpp"
+#include "noisescale/kernels.hpp"
+#include "noisescale/matrix.hpp"
 
 namespace noisescale {
 
@@ -42,22 +52,89 @@ struct CsrMatrix {
     std::vector<V> data;
 };
 
+namespace detail {
+
+// A number as Python's repr() writes it (the shortest text that reads back as x; "nan", "inf"),
+// so that messages quote values the way the caller wrote them.
+inline std::string number_text(double x) {
+    if (std::isnan(x)) return "nan";
+    if (std::isinf(x)) return x > 0 ? "inf" : "-inf";
+    char buf[32];
+    for (int digits = 1; digits <= 17; ++digits) {
+        std::snprintf(buf, sizeof buf, "%.*g", digits, x);
+        if (std::strtod(buf, nullptr) == x) break;
+    }
+    std::string s = buf;
+    if (s.find_first_of(".en") == std::string::npos) s += ".0";
+    return s;
+}
+
+// A shape as Python writes a tuple: (), (3,), (2, 1).
+inline std::string shape_text(const std::vector<int64_t>& shape) {
+    std::string s = "(";
+    for (size_t d = 0; d < shape.size(); ++d) s += (d ? ", " : "") + std::to_string(shape[d]);
+    return s + (shape.size() == 1 ? ",)" : ")");
+}
+
+}  // namespace detail
+
 // Per-level binomial plans of nested fractions q0 > q1 > ...: level 0 keeps each UMI with
-// probability q0, level l keeps each UMI of level l-1 with q_l / q_{l-1}.
+// probability q0, level l keeps each UMI of level l-1 with q_l / q_{l-1}. Checks, in this order,
+// that every fraction is in [0, 1] (NaN is not), that there are 1 to kMaxLevels of them and
+// that they strictly decrease.
 inline std::vector<BinomialPlan> nested_plans(const std::vector<double>& fractions) {
-    if (fractions.empty()) throw std::invalid_argument("at least one fraction is required");
-    if (fractions.size() > static_cast<size_t>(kMaxLevels))
-        throw std::invalid_argument("at most 64 fractions are supported");
-    std::vector<BinomialPlan> plans(fractions.size());
-    for (size_t l = 0; l < fractions.size(); ++l) {
-        const double q = fractions[l];
+    const int64_t n = static_cast<int64_t>(fractions.size());
+    for (int64_t l = 0; l < n; ++l) {
+        const double q = fractions[static_cast<size_t>(l)];
         if (!(q >= 0.0 && q <= 1.0))
-            throw std::invalid_argument("fraction must be in [0, 1], got " + std::to_string(q));
-        if (l > 0 && !(q < fractions[l - 1]))
-            throw std::invalid_argument("fractions must be strictly decreasing");
-        make_binomial_plan(l == 0 ? q : q / fractions[l - 1], &plans[l]);
+            throw std::invalid_argument(
+                "fraction must be in [0, 1], got " + detail::number_text(q) +
+                (n > 1 ? " (fractions[" + std::to_string(l) + "])" : std::string()));
+    }
+    if (n == 0) throw std::invalid_argument("fractions must not be empty");
+    if (n > kMaxLevels)
+        throw std::invalid_argument("at most " + std::to_string(kMaxLevels) +
+                                    " fractions are supported, got " + std::to_string(n));
+    std::vector<BinomialPlan> plans(static_cast<size_t>(n));
+    for (int64_t l = 0; l < n; ++l) {
+        const double q = fractions[static_cast<size_t>(l)];
+        if (l == 0) {
+            make_binomial_plan(q, &plans[0]);
+            continue;
+        }
+        const double prev = fractions[static_cast<size_t>(l - 1)];
+        if (!(q < prev))
+            throw std::invalid_argument("fractions must be strictly decreasing, got " +
+                                        detail::number_text(prev) + " then " +
+                                        detail::number_text(q));
+        make_binomial_plan(q / prev, &plans[static_cast<size_t>(l)]);
     }
     return plans;
+}
+
+// Downsampling targets from `values`, an array of shape `shape`: a scalar (shape ()) is the
+// target of every row, a vector of n_rows values (shape (n_rows,)) one target per row; any
+// other shape is an error (so a 1-element vector only fits a 1-row matrix). Every target must
+// be >= 0. The returned Targets points into `values` for per-row targets.
+inline Targets make_targets(const int64_t* values, const std::vector<int64_t>& shape,
+                            int64_t n_rows) {
+    Targets t;
+    if (shape.empty()) {
+        t.all = *values;
+        if (t.all < 0)
+            throw std::invalid_argument("target_umis must be >= 0, got " + std::to_string(t.all));
+        return t;
+    }
+    if (shape.size() != 1 || shape[0] != n_rows)
+        throw std::invalid_argument("target_umis must be a scalar or one value per cell (" +
+                                    std::to_string(n_rows) + "), got shape " +
+                                    detail::shape_text(shape));
+    for (int64_t r = 0; r < n_rows; ++r)
+        if (values[r] < 0)
+            throw std::invalid_argument("target_umis must be >= 0 (row " + std::to_string(r) +
+                                        " has " + std::to_string(values[r]) + ")");
+    t.per_row = values;
+    return t;
 }
 
 namespace detail {
@@ -121,11 +198,8 @@ template <class V, class I>
 CsrMatrix<V, I> downsample(const CsrView<V, I>& X, int64_t target, uint64_t seed,
                            const int64_t* per_row = nullptr, bool keep_zeros = false,
                            int threads = 0) {
-    Targets targets;
-    targets.all = target;
-    targets.per_row = per_row;
-    for (int64_t r = 0; r < X.n_rows; ++r)
-        if (targets[r] < 0) throw std::invalid_argument("targets must be non-negative");
+    const Targets targets = per_row ? make_targets(per_row, {X.n_rows}, X.n_rows)
+                                    : make_targets(&target, {}, X.n_rows);
     auto out = cpu::downsample_csr(detail::checked(X), targets, seed, keep_zeros, threads);
     return detail::owned(out, X.n_rows, X.n_cols);
 }

@@ -36,10 +36,9 @@ struct BinomialPlan {
     // The same thresholds for n < kSmallN, padded with 2^64 - 1 to kSmallN columns, so the
     // inversion is a fixed number of comparisons (branch-free on the CPU).
     uint64_t small[kSmallN][kSmallN];
-    // Transposed high and low halves: small_hi[k][n] = small[n][k] >> 32, small_lo the low 32
-    // bits, padded to 16 entries (one 16-lane SIMD register per k).
+    // Transposed high halves, small_hi[k][n] = small[n][k] >> 32, padded to 16 entries (one
+    // 16-lane SIMD register per k).
     uint32_t small_hi[kSmallN][16];
-    uint32_t small_lo[kSmallN][16];
 };
 
 NS_HD uint64_t probability_to_u64(double c) {
@@ -74,7 +73,6 @@ NS_HD void make_binomial_plan(double p, BinomialPlan* plan) {
         for (int n = 0; n < 16; ++n) {
             const uint64_t t = n < kSmallN ? plan->small[n][k] : ~uint64_t(0);
             plan->small_hi[k][n] = static_cast<uint32_t>(t >> 32);
-            plan->small_lo[k][n] = static_cast<uint32_t>(t);
         }
 }
 

@@ -5,8 +5,8 @@
 // thrown as std::invalid_argument after the parallel region. Inputs are never written to.
 #pragma once
 #include <algorithm>
+#include <atomic>
 #include <cstdint>
-#include <stdexcept>
 #include <vector>
 
 #include "binomial.hpp"
@@ -17,6 +17,7 @@
 #include "matrix.hpp"
 #include "philox.hpp"
 #include "philox_batch.hpp"
+#include "threads.hpp"
 
 namespace noisescale {
 namespace cpu {
@@ -28,9 +29,8 @@ template <class V, class I>
 std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
                                               const std::vector<BinomialPlan>& plans,
                                               uint64_t seed, bool keep_zeros, int threads) {
+    check_levels(static_cast<int64_t>(plans.size()));
     const int levels = static_cast<int>(plans.size());
-    if (levels < 1 || levels > kMaxLevels)
-        throw std::invalid_argument("between 1 and 64 fractions are supported");
     check_global_shape(in.row_offset, in.rows_are_major ? in.n_major : in.n_minor,
                        in.rows_are_major ? in.n_minor : in.n_major);
     std::vector<Compressed<V, I>> out(static_cast<size_t>(levels));
@@ -159,9 +159,8 @@ template <class V>
 void thin_dense(const V* in, int64_t n_rows, int64_t n_cols, bool c_order, int64_t row_offset,
                 const std::vector<BinomialPlan>& plans, uint64_t seed, V* const* outs,
                 int threads) {
+    check_levels(static_cast<int64_t>(plans.size()));
     const int levels = static_cast<int>(plans.size());
-    if (levels < 1 || levels > kMaxLevels)
-        throw std::invalid_argument("between 1 and 64 fractions are supported");
     check_global_shape(row_offset, n_rows, n_cols);
     const int64_t n_major = c_order ? n_rows : n_cols, n_minor = c_order ? n_cols : n_rows;
     FirstProblem problem;
@@ -216,18 +215,18 @@ template <class I>
 void downsample_blocks(const I* cols, int64_t len, int64_t row, uint64_t seed, Philox4* out) {
     const BatchImpl& impl = batch_impl();
     alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch], c2[kBatch];
-    const uint64_t r = static_cast<uint64_t>(row);
+    const Philox4 w = counter_words(row, 0, kStreamDownsample, 0);  // words 1, 2: the row's
     for (int i = 0; i < kBatch; ++i) {
-        c1[i] = static_cast<uint32_t>(r);
-        c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | (kStreamDownsample << 16);
+        c1[i] = w.v[1];
+        c2[i] = w.v[2];
     }
     PhiloxLanes blk;
     for (int64_t g = 0; g < len; g += kBatch) {
         const int n = static_cast<int>(std::min<int64_t>(kBatch, len - g));
-        for (int i = 0; i < n; ++i) c0[i] = static_cast<uint32_t>(cols[g + i]);
-        impl.philox(seed, c0, c1, c2, &blk);
         for (int i = 0; i < n; ++i)
-            out[g + i] = Philox4{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
+            c0[i] = counter_words(row, static_cast<int64_t>(cols[g + i]), kStreamDownsample, 0).v[0];
+        impl.philox(seed, c0, c1, c2, &blk);
+        for (int i = 0; i < n; ++i) out[g + i] = blk.lane(i);
     }
 }
 
@@ -256,8 +255,9 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
         const int64_t m0 = bounds[static_cast<size_t>(b)], m1 = bounds[static_cast<size_t>(b + 1)];
         const int64_t block_nnz =
             static_cast<int64_t>(in.indptr[m1]) - static_cast<int64_t>(in.indptr[m0]);
-        I* oidx = sidx.reserve(block_nnz);
-        V* odata = sdata.reserve(block_nnz);
+        // keep_zeros keeps every entry: write in place (as BlockOutput was told), else in scratch.
+        I* oidx = chunks.in_place(0) ? chunks.full_indices(0, b) : sidx.reserve(block_nnz);
+        V* odata = chunks.in_place(0) ? chunks.full_data(0, b) : sdata.reserve(block_nnz);
         int64_t pos = 0;
         bool bad = false;
         for (int64_t m = m0; m < m1; ++m) {

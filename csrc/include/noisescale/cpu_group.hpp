@@ -7,10 +7,10 @@
 #include <type_traits>
 
 #include "binomial.hpp"
-#include "cpu_input.hpp"
 #include "kernels.hpp"
 #include "philox.hpp"
 #include "philox_batch.hpp"
+#include "simd.hpp"
 
 namespace noisescale {
 namespace cpu {
@@ -33,25 +33,24 @@ struct Group {
     }
     int64_t col(int i) const { return rows_major ? static_cast<int64_t>(minors[i]) : major; }
 
-    // Counters rng_counter(row(i), col(i), stream, 0) of the first n lanes.
+    // Words 0..2 of counter_words(row(i), col(i), stream, 0) in lane i < n.
     void set_counters() {
-        const uint32_t s = stream << 16;
-        if (rows_major) {  // one row: c1 and c2 change only with the line or the stream
-            const uint64_t r = static_cast<uint64_t>(major);
-            const uint32_t w1 = static_cast<uint32_t>(r);
-            const uint32_t w2 = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | s;
-            if (c1[0] != w1 || c2[0] != w2 || !row_words_set) {
-                std::fill(c1, c1 + kBatch, w1);
-                std::fill(c2, c2 + kBatch, w2);
+        if (rows_major) {  // one row: words 1 and 2 (row, stream) change only with the line
+            const Philox4 w = counter_words(major, 0, stream, 0);
+            if (c1[0] != w.v[1] || c2[0] != w.v[2] || !row_words_set) {
+                std::fill(c1, c1 + kBatch, w.v[1]);
+                std::fill(c2, c2 + kBatch, w.v[2]);
                 row_words_set = true;
             }
-            for (int i = 0; i < n; ++i) c0[i] = static_cast<uint32_t>(minors[i]);
+            for (int i = 0; i < n; ++i)
+                c0[i] = counter_words(major, static_cast<int64_t>(minors[i]), stream, 0).v[0];
         } else {
             for (int i = 0; i < n; ++i) {
-                const uint64_t r = static_cast<uint64_t>(row_offset + minors[i]);
-                c0[i] = static_cast<uint32_t>(major);
-                c1[i] = static_cast<uint32_t>(r);
-                c2[i] = (static_cast<uint32_t>(r >> 32) & 0xFFFFu) | s;
+                const Philox4 w =
+                    counter_words(row_offset + static_cast<int64_t>(minors[i]), major, stream, 0);
+                c0[i] = w.v[0];
+                c1[i] = w.v[1];
+                c2[i] = w.v[2];
             }
         }
     }
@@ -230,7 +229,7 @@ inline void thin_group(const Group<I>& g, const BinomialPlan& p, uint64_t seed, 
     while (big != 0) {  // rare: large counts
         const int i = __builtin_ctz(big);
         big &= big - 1;
-        const Philox4 b0{{blk.v[0][i], blk.v[1][i], blk.v[2][i], blk.v[3][i]}};
+        const Philox4 b0 = blk.lane(i);
         const int64_t c = g.counts[i];
         if (c <= kTableMaxN) {
             const uint64_t u = (static_cast<uint64_t>(b0.v[0]) << 32) | b0.v[1];

@@ -1,5 +1,5 @@
-// CPU drivers, part 1: thread counts, input validation with precise errors, and the split of
-// a compressed matrix into blocks of lines. Host only.
+// CPU drivers, part 1: input validation with precise errors, and the split of a compressed
+// matrix into blocks of lines. Host only.
 #pragma once
 #include <algorithm>
 #include <atomic>
@@ -12,22 +12,18 @@
 #include <type_traits>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
 #include "kernels.hpp"
 
 namespace noisescale {
 namespace cpu {
 
-inline int resolve_threads(int threads) {
-#ifdef _OPENMP
-    return threads > 0 ? threads : omp_get_max_threads();
-#else
-    (void)threads;
-    return 1;
-#endif
+// The drivers' precondition on the number of nested levels (their per-entry buffers hold
+// kMaxLevels). Fractions themselves are checked once, by nested_plans() in api.hpp.
+inline void check_levels(int64_t levels) {
+    if (levels < 1 || levels > kMaxLevels)
+        throw std::invalid_argument("thinning takes 1 to " + std::to_string(kMaxLevels) +
+                                    " levels, got " + std::to_string(levels) +
+                                    " (build the plans with nested_plans())");
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -6,12 +6,8 @@
 #include <utility>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "cpu_input.hpp"
 #include "matrix.hpp"
+#include "threads.hpp"
 
 namespace noisescale {
 namespace cpu {

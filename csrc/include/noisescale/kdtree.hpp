@@ -25,13 +25,8 @@
 #include <string>
 #include <vector>
 
-#ifdef _OPENMP
-#include <omp.h>
-#endif
-
-#include "noisescale/cpu_input.hpp"  // resolve_threads
 #include "noisescale/simd.hpp"
-
+#include "noisescale/threads.hpp"
 
 namespace noisescale {
 namespace knn {
@@ -211,7 +206,7 @@ public:
                                         std::to_string(k) + " with " + std::to_string(n_) +
                                         " points");
         const int64_t n_blocks = static_cast<int64_t>(blocks_.size());
-#pragma omp parallel num_threads(cpu::resolve_threads(threads))
+#pragma omp parallel num_threads(resolve_threads(threads))
         {
             Scratch w(max_block_, k, max_leaf_, dim_);
 #pragma omp for schedule(dynamic, 1)
@@ -222,7 +217,7 @@ public:
     // out[i] = number of points j != i with distance(i, j) < radii[i] (radii in input order).
     void count_within(const double* radii, int64_t* out, int threads) const {
         const int64_t n_blocks = static_cast<int64_t>(blocks_.size());
-#pragma omp parallel num_threads(cpu::resolve_threads(threads))
+#pragma omp parallel num_threads(resolve_threads(threads))
         {
             Scratch w(max_block_, 1, max_leaf_, dim_);
 #pragma omp for schedule(dynamic, 1)

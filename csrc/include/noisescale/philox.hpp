@@ -1,7 +1,7 @@
 // Philox4x32-10 counter-based random numbers (Salmon et al., SC'11), shared by CPU and GPU.
 //
 // Every random number in noisescale is a pure function of (key, counter): no state is carried
-// between cells, genes or threads. See rng_counter() for how counters are laid out.
+// between cells, genes or threads. counter_words() is the one definition of the counter layout.
 #pragma once
 #include <cstdint>
 
@@ -37,36 +37,41 @@ NS_HD Philox4 philox4x32_10(Philox4 c, uint32_t k0, uint32_t k1) {
 constexpr int64_t kMaxRows = int64_t(1) << 48;
 constexpr int64_t kMaxCols = int64_t(1) << 32;
 
-// Purposes ("streams") of random numbers; level l of a nested thinning series uses stream l.
+// Purposes ("streams") of random numbers (16 bits); level l of a nested thinning series uses
+// stream l.
 constexpr uint32_t kStreamDownsample = 0x8000u;
-constexpr uint32_t kMaxThinLevels = 0x8000u;
 
-// Counter of block `block` for matrix entry (row, col) and purpose `stream`:
-//   c0 = col, c1 = row bits 0..31, c2 = row bits 32..47 | stream << 16, c3 = block.
-NS_HD Philox4 rng_counter(int64_t row, int64_t col, uint32_t stream, uint32_t block) {
+// The Philox counter of block `block` of the random sequence of matrix entry (row, column) for
+// purpose `stream`. The one definition of the counter layout: every kernel, the batched CPU
+// drivers (which fill SIMD lanes with words 0..2 of block 0) and the CUDA code (through
+// EntryRng) take their counters from here.
+//   word 0 = column bits 0..31      word 1 = row bits 0..31
+//   word 2 = row bits 32..47 | stream << 16      word 3 (kBlockWord) = block
+constexpr int kBlockWord = 3;
+NS_HD Philox4 counter_words(int64_t row, int64_t column, uint32_t stream, uint32_t block) {
     const uint64_t r = static_cast<uint64_t>(row);
-    return Philox4{{static_cast<uint32_t>(col), static_cast<uint32_t>(r),
+    return Philox4{{static_cast<uint32_t>(column), static_cast<uint32_t>(r),
                     static_cast<uint32_t>((r >> 32) & 0xFFFFu) | (stream << 16), block}};
 }
 
 // A reproducible sequence of random words for one (seed, row, col, stream).
-// Block b of the sequence is Philox(rng_counter(row, col, stream, b), seed); its four 32-bit
+// Block b of the sequence is Philox(counter_words(row, col, stream, b), seed); its four 32-bit
 // words v0..v3 are consumed in order. A 64-bit word is two consecutive 32-bit words, high
 // first: the first two 64-bit words of a sequence are (v0 << 32 | v1) and (v2 << 32 | v3).
 class EntryRng {
 public:
     NS_HD EntryRng(uint64_t seed, int64_t row, int64_t col, uint32_t stream)
         : k0_(static_cast<uint32_t>(seed)), k1_(static_cast<uint32_t>(seed >> 32)),
-          ctr_(rng_counter(row, col, stream, 0)), pos_(4), started_(false) {}
+          ctr_(counter_words(row, col, stream, 0)), pos_(4), started_(false) {}
 
     // Start with block 0 already computed (e.g. by a vectorised batch on the CPU).
     NS_HD EntryRng(uint64_t seed, int64_t row, int64_t col, uint32_t stream, const Philox4& block0)
         : k0_(static_cast<uint32_t>(seed)), k1_(static_cast<uint32_t>(seed >> 32)),
-          ctr_(rng_counter(row, col, stream, 0)), buf_(block0), pos_(0), started_(true) {}
+          ctr_(counter_words(row, col, stream, 0)), buf_(block0), pos_(0), started_(true) {}
 
     NS_HD uint32_t next_u32() {
         if (pos_ == 4) {
-            if (started_) ++ctr_.v[3];
+            if (started_) ++ctr_.v[kBlockWord];  // the next block
             started_ = true;
             buf_ = philox4x32_10(ctr_, k0_, k1_);
             pos_ = 0;

@@ -18,7 +18,13 @@ constexpr int kBatch = 32;
 // Lanes of block-0 words, structure of arrays.
 struct PhiloxLanes {
     alignas(64) uint32_t v[4][kBatch];
+
+    Philox4 lane(int i) const { return Philox4{{v[0][i], v[1][i], v[2][i], v[3][i]}}; }
 };
+
+// Every batch below takes lane i's counter words 0..2 in c0[i], c1[i], c2[i] (filled from
+// counter_words(row, column, stream, 0)); word 3, the block, is 0 in every lane.
+static_assert(kBlockWord == 3, "the batches take counter words 0..2 and set the block word to 0");
 
 inline void philox_batch_scalar(uint64_t seed, const uint32_t* c0, const uint32_t* c1,
                                 const uint32_t* c2, PhiloxLanes* out) {
