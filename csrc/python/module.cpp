@@ -401,6 +401,19 @@ PYBIND11_MODULE(_core, m) {
           "Max-norm distance from each point to its k-th nearest other point (exact).");
     m.def("count_within", &count_within, py::arg("points"), py::arg("radii"), py::arg("threads"),
           "Number of other points strictly closer than radii[i] to point i, max-norm (exact).");
+    m.def(
+        "check_fractions", [](const std::vector<double>& fractions) { nested_plans(fractions); },
+        py::arg("fractions"),
+        "Raise ValueError unless fractions are 1 to 64 values in [0, 1], strictly decreasing "
+        "(the check every thinning kernel makes; for callers that check before reading data).");
+    m.def(
+        "check_targets",
+        [](const py::array_t<int64_t, py::array::c_style>& targets, int64_t n_rows) {
+            targets_from(targets, n_rows);
+        },
+        py::arg("targets"), py::arg("n_rows"),
+        "Raise ValueError unless targets are a scalar or one value per row, all >= 0 (the "
+        "check every downsampling kernel makes).");
     m.def("build_config", &build_config, "How this extension was built and what it sees.");
     m.def(
         "resolve_device", [](const std::string& device) { return device_name(resolve_device(device)); },

@@ -23,17 +23,7 @@ def check_device(device: object) -> str:
 
 
 def _cuda_problem(backend: Backend) -> str | None:
-    """Why ``backend`` cannot use a GPU here (None when it can)."""
-    if backend == "thinning":
-        from .. import _core
-
-        info = _core.build_config()
-        if not info["cuda_compiled"]:
-            return ("noisescale was built without CUDA (reinstall with "
-                    "pip install . -C cmake.define.NOISESCALE_CUDA=ON)")
-        if info["cuda_devices"] == 0:
-            return "noisescale was built with CUDA but no CUDA device is visible"
-        return None
+    """Why torch or faiss cannot use a GPU here (None when it can)."""
     if backend == "torch":
         import torch
 
@@ -56,6 +46,10 @@ def _cuda_problem(backend: Backend) -> str | None:
 def resolve_device(device: object, backend: Backend) -> str:
     """``"cpu"`` or ``"cuda"``: what ``device`` means for ``backend`` on this machine."""
     device = check_device(device)
+    if backend == "thinning":  # the compiled core reads its own device= (_core.resolve_device)
+        from .. import _core
+
+        return str(_core.resolve_device(device))
     if device == "cpu":
         return "cpu"
     problem = _cuda_problem(backend)

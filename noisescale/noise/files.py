@@ -33,9 +33,9 @@ import numpy as np
 from ..io.chunked import chunk_rows_for, run_chunks
 from ..io.stores import CountsReader, check_destination, copy_annotations, store_format
 from .memory import (
-    _check_fraction,
-    _check_fractions,
-    _check_targets,
+    as_fraction,
+    as_fractions,
+    as_targets,
     _downsample_matrix,
     _run_options,
     _thin_matrix,
@@ -83,7 +83,7 @@ def thin_file(
 
     Other parameters as in :func:`noisescale.thin`.
     """
-    return _thin_levels(input, [output], [_check_fraction(fraction)], "thin", seed=seed,
+    return _thin_levels(input, [output], as_fractions([as_fraction(fraction)]), "thin", seed=seed,
                         layer=layer, chunk_rows=chunk_rows, overwrite=overwrite,
                         keep_zeros=keep_zeros, compression=compression, threads=threads,
                         device=device, progress=progress, cancel=cancel)[0]
@@ -110,7 +110,7 @@ def thin_series_file(
     Output i equals ``noisescale.thin_series(adata, fractions, seed=seed)[i]``: every UMI of
     output i + 1 is one of output i's. Parameters as in :func:`thin_file`.
     """
-    qs = _check_fractions(fractions)
+    qs = as_fractions(fractions)
     if isinstance(outputs, (str, os.PathLike)) or len(outputs) != len(qs):
         raise ValueError(f"outputs must list {len(qs)} paths, one per fraction")
     return _thin_levels(input, outputs, qs, "thin_series", seed=seed, layer=layer,
@@ -149,16 +149,16 @@ def downsample_file(
 
     def plan(reader: CountsReader):
         targets = reader.obs_column(column) if column is not None else target_umis
-        t = _check_targets(targets, reader.shape[0])
+        t = as_targets(targets, reader.shape[0])
         per_cell = np.ndim(targets) > 0
         if column is not None:
             record["target_column"] = column
         else:  # per cell: a summary, one value per cell would bloat uns
-            record["target_umis"] = "per cell" if per_cell else int(t[0])
+            record["target_umis"] = "per cell" if per_cell else int(t)
         if per_cell:
             record["target_umis_min_median_max"] = np.percentile(t, [0, 50, 100])
         return lambda X, start: [_downsample_matrix(
-            X, t[start:start + X.shape[0]] if per_cell else t[0], seed, keep_zeros, start,
+            X, t[start:start + X.shape[0]] if per_cell else t, seed, keep_zeros, start,
             threads, device)]
 
     return _stream(input, [output], layer, plan, [record], chunk_rows=chunk_rows,

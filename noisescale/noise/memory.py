@@ -13,7 +13,6 @@ result, bit for bit.
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -28,30 +27,24 @@ from ..io.matrices import as_compressed, as_dense, is_anndata, kind_of, source_m
 
 
 
-def _check_fraction(q: Any, name: str = "fraction") -> float:
+def as_fraction(q: Any, name: str = "fraction") -> float:
+    """A fraction as a float; its range is checked by the core (``_core.check_fractions``)."""
     if isinstance(q, bool) or not isinstance(q, numbers.Real):
         raise TypeError(f"{name} must be a number in [0, 1], got {type(q).__name__}")
-    q = float(q)
-    if math.isnan(q) or not 0.0 <= q <= 1.0:
-        raise ValueError(f"{name} must be in [0, 1], got {q}")
-    return q
+    return float(q)
 
 
-def _check_fractions(fractions: Any) -> list[float]:
+def as_fractions(fractions: Any) -> list[float]:
+    """Fractions as a list of floats, checked by the core: 1 to 64, in [0, 1], decreasing."""
     if isinstance(fractions, (str, bytes)) or not isinstance(fractions, (Sequence, np.ndarray)):
         raise TypeError("fractions must be a sequence of numbers, e.g. [0.5, 0.2, 0.1]")
-    qs = [_check_fraction(q, "each fraction") for q in fractions]
-    if not qs:
-        raise ValueError("fractions must not be empty")
-    if len(qs) > 64:
-        raise ValueError(f"at most 64 fractions are supported, got {len(qs)}")
-    for a, b in zip(qs, qs[1:]):
-        if not b < a:
-            raise ValueError(f"fractions must be strictly decreasing, got {a} then {b}")
+    qs = [as_fraction(q, "each fraction") for q in fractions]
+    _core.check_fractions(qs)
     return qs
 
 
-def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
+def as_targets(target_umis: Any, n_rows: int) -> np.ndarray:
+    """Targets as int64 (a scalar or one per cell), checked by the core: the shape and >= 0."""
     t = np.asarray(target_umis)
     numeric = np.issubdtype(t.dtype, np.integer) or np.issubdtype(t.dtype, np.floating)
     if t.dtype == bool or not numeric:
@@ -59,15 +52,11 @@ def _check_targets(target_umis: Any, n_rows: int) -> np.ndarray:
     if np.issubdtype(t.dtype, np.floating):
         if not np.all(np.isfinite(t)) or np.any(t != np.floor(t)):
             raise ValueError("target_umis must hold whole numbers")
-    if t.ndim > 1 or (t.ndim == 1 and t.shape[0] != n_rows):
-        raise ValueError(
-            f"target_umis must be a scalar or one value per cell ({n_rows}), got shape {t.shape}"
-        )
-    if np.any(t < 0):
-        raise ValueError("target_umis must be >= 0")
     if np.any(t >= 2**63):
         raise ValueError("target_umis is too large")
-    return np.ascontiguousarray(t, dtype=np.int64)
+    t = np.array(t, dtype=np.int64, order="C")  # keeps a scalar 0-d (ascontiguousarray would not)
+    _core.check_targets(t, n_rows)
+    return t
 
 
 def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
@@ -107,13 +96,13 @@ def _downsample_block(X, _start: int, *args) -> list:
 def _downsample_matrix(X, targets: Any, seed: int, keep_zeros: bool, row_offset: int,
                        threads: int, device: str):
     if is_dask(X):
-        t = _check_targets(targets, X.shape[0])
+        t = as_targets(targets, X.shape[0])
         scalar = np.ndim(targets) == 0
         return map_row_blocks(X, _downsample_block, 1, lambda start, stop: (
-            t[0] if scalar else t[start:stop], seed, keep_zeros, row_offset + start, threads,
+            t if scalar else t[start:stop], seed, keep_zeros, row_offset + start, threads,
             device))[0]
     kind = kind_of(X)
-    t = _check_targets(targets, X.shape[0])
+    t = as_targets(targets, X.shape[0])
     if kind == "sparse":
         was_csc = X.format == "csc"
         c = as_compressed(X.tocsr() if was_csc else X)
@@ -208,7 +197,7 @@ def thin(
         ``"auto"`` (GPU when noisescale was built with CUDA and one is visible), ``"cpu"`` or
         ``"cuda"``. Never changes the result.
     """
-    q = _check_fraction(fraction)
+    q = as_fractions([as_fraction(fraction)])[0]
     args = _run_options(seed, keep_zeros, row_offset, threads, device)
     out = _dispatch(data, lambda X: _thin_matrix(X, [q], *args), layer=layer,
                     keys=[key_added], copy=copy)
@@ -238,7 +227,7 @@ def thin_series(
     Returns a list with one result per fraction (for AnnData with ``copy=False``: writes
     ``layers[key_added[i]]`` and returns None). Other parameters as in :func:`thin`.
     """
-    qs = _check_fractions(fractions)
+    qs = as_fractions(fractions)
     if key_added is None:
         if is_anndata(data) and not copy:
             raise ValueError(
