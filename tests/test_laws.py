@@ -123,6 +123,56 @@ def test_flags_for_unreliable_fits():
     assert "few_points" in few.flags
 
 
+def test_fits_that_cannot_identify_the_law_are_unreliable():
+    """Issue 16: six replicates at one depth gave a tight u_bar and reliable=True."""
+    rng = np.random.default_rng(1)
+    u = np.full(6, 200.0)
+    single = laws.fit_noise_law(u, laws.noise_law(u, 300, 2.0) + rng.normal(0, 0.02, 6))
+    assert {"few_levels", "unbracketed"} <= set(single.flags) and not single.reliable
+    # replicate depths of one fraction differ slightly (test sets): still one level
+    jitter = 1000 * (1 + rng.normal(0, 0.01, 6))
+    one = laws.fit_noise_law(jitter, laws.noise_law(jitter, 300, 2.0) + rng.normal(0, 0.02, 6))
+    assert "few_levels" in one.flags and not one.reliable
+    two = np.repeat([100.0, 5000.0], 4)
+    pair = laws.fit_noise_law(two, laws.noise_law(two, 300, 2.0) + rng.normal(0, 0.02, 8))
+    assert "few_levels" in pair.flags and not pair.reliable
+    three = np.repeat([100.0, 1000.0, 10000.0], 3)
+    ok = laws.fit_noise_law(three, laws.noise_law(three, 300, 2.0) + rng.normal(0, 0.02, 9))
+    assert ok.flags == [] and ok.reliable
+    cells = np.repeat([500.0, 5000.0], 4)
+    cell_pair = laws.fit_cell_law(cells, laws.cell_law(cells, 40, 0.5, 2.0)
+                                  + rng.normal(0, 0.01, 8))
+    assert "few_levels" in cell_pair.flags and not cell_pair.reliable
+    assert laws.fit.n_levels(np.array([100.0, 105.0, 109.0, 111.0, 1000.0])) == 3
+
+
+def test_u_bar_must_be_bracketed_by_the_depths():
+    below = np.geomspace(10, 500, 8)          # every depth below u_bar
+    fit = laws.fit_noise_law(below, laws.noise_law(below, 2000, 1.0))
+    assert fit.u_bar == pytest.approx(2000, rel=1e-4)
+    assert "unbracketed" in fit.flags and not fit.reliable
+    above = laws.fit_noise_law(U, laws.noise_law(U, 2.0, 1.5))   # every depth above it
+    assert "unbracketed" in above.flags and not above.reliable
+
+
+def test_flat_curve_has_nan_r2():
+    """Issue 16: equal MI values gave R^2 = -2e22 (a rounding-sized total variance)."""
+    u = np.geomspace(100, 5000, 6)
+    flat = laws.fit_noise_law(u, np.full(6, 0.7))
+    assert np.isnan(flat.r2) and "flat" in flat.flags and not flat.reliable
+    assert np.isnan(flat.as_dict()["r2"])
+
+
+def test_poor_fit_is_unreliable():
+    """Issue 16: the demo report called a fit with R^2 0.19 reliable."""
+    u = np.repeat(U, 4)
+    y = laws.noise_law(u, 300, 0.3) + np.random.default_rng(1).normal(0, 0.15, u.size)
+    fit = laws.fit_noise_law(u, y)
+    assert fit.r2 == pytest.approx(0.19, abs=0.01) and fit.r2 < laws.fit.R2_FLOOR
+    assert "poor_fit" in fit.flags and not fit.reliable
+    assert set(fit.flags) - {"poor_fit"} <= {"negative_mi"}   # nothing else would catch it
+
+
 def test_negative_values_nan_rows_and_bad_depths():
     y = laws.noise_law(U, 300, 0.05) + np.array([-0.01, 0, 0, 0, 0, 0, 0, 0])
     fit = laws.fit_noise_law(U, y)

@@ -93,7 +93,12 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     spread over seeds at each point, which needs many seeds (with 3 to 5 the 95 % intervals
     hold the truth in only 60-90 % of simulated sweeps, against ~95 % unweighted). Columns
     not applying to a law are NaN; a curve that cannot be fitted has the flag ``failed`` and
-    its reason in ``error``.
+    its reason in ``error``. ``reliable`` is False for ``failed`` and for the flags of
+    :data:`~noisescale.laws.fit.UNRELIABLE`: ``few_points``, ``few_levels`` (fewer than three
+    distinct depths, e.g. a sweep with one or two fractions, or cell numbers), ``flat``
+    (``r2`` is then NaN), ``unbracketed`` (no depths on one side of ``u_bar``),
+    ``not_saturating``, ``uncertain``, ``at_bound`` and ``poor_fit`` (``r2`` below 0.5);
+    ``negative_mi`` and ``dropped_nan`` are informative (see :mod:`noisescale.laws.fit`).
     """
     by = check_results(results, by)
     if weights not in ("none", "replicates"):

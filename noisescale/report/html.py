@@ -35,10 +35,13 @@ TIMINGS = ("fit_seconds", "embed_seconds", "mi_seconds")
 FLAG_NOTES = {
     "failed": "the law could not be fitted (reason shown)",
     "few_points": "fewer than p + 3 points",
-    "flat": "MI does not change: the scale is undetermined",
+    "few_levels": "fewer than three distinct depths (or cell numbers; within 10 % is one)",
+    "flat": "MI does not change: the scale is undetermined (R² is NaN)",
+    "unbracketed": "no depths on one side of ū: ū is extrapolated",
     "not_saturating": "the data reach less than half of the asymptote, which is extrapolated",
     "uncertain": "a standard error exceeds its parameter",
     "at_bound": "a parameter ended on its bound",
+    "poor_fit": "R² below 0.5: the law explains less than half of the variance",
     "negative_mi": "some MI estimates are negative (kept)",
     "dropped_nan": "rows with NaN MI were dropped",
 }
