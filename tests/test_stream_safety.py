@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import os
 import signal
 import subprocess
 import sys
@@ -240,3 +241,88 @@ def test_cancel_event_stops_at_a_chunk_boundary(cells, tmp_path, monkeypatch):
         ns.thin_file(cells, tmp_path / "o.h5ad", 0.5, chunk_rows=50, cancel=event)
     assert written == [50, 50]
     assert not (tmp_path / "o.h5ad").exists() and leftovers(tmp_path) == []
+
+
+# ---------------------------------------------------------------------------- kill -9
+
+
+def dead_pid() -> int:
+    """The PID of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_sigkill_leaves_a_temporary_that_the_next_write_removes(cells, tmp_path):
+    """SIGKILL cannot be caught: the hidden temporary stays, named after the dead process,
+    and the next write to the same destination removes it."""
+    from noisescale.io import temporaries
+
+    src = tmp_path / "big.h5ad"
+    ad.AnnData(random_counts(20000, 20, density=0.3, seed=2)).write_h5ad(src)
+    out = tmp_path / "out.h5ad"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "noisescale", "thin", str(src), str(out), "--fraction", "0.5",
+         "--chunk-rows", "1", "--quiet"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=tmp_path)
+    deadline = time.monotonic() + 60
+    while not leftovers(tmp_path):
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline
+        time.sleep(0.02)
+    proc.kill()
+    proc.communicate(timeout=60)
+    left = leftovers(tmp_path)
+    assert len(left) == 1 and left[0].startswith(".out.h5ad.noisescale-tmp-")
+    t = temporaries.parse(tmp_path / left[0])
+    assert t.pid == proc.pid and t.host == temporaries.host() and t.abandoned
+    assert not out.exists()
+    # clean --dry-run lists it and removes nothing
+    assert ns.io.remove_stale_temporaries(tmp_path, dry_run=True) == [tmp_path / left[0]]
+    assert leftovers(tmp_path) == left
+    # a live writer's temporary of the same destination is kept
+    live = temporaries.temporary_path(out)
+    live.write_bytes(b"being written")
+    ns.thin_file(cells, out, 0.5)
+    assert ad.read_h5ad(out).n_obs == 400
+    assert leftovers(tmp_path) == [live.name]
+
+
+def test_stale_temporaries_are_removed_only_when_abandoned_here(tmp_path):
+    from noisescale.io import temporaries
+
+    pid, here = dead_pid(), temporaries.host()
+    sub = tmp_path / "sweep" / "jobs"
+    sub.mkdir(parents=True)
+    dead = tmp_path / f".a.zarr.noisescale-tmp-{here}-{pid}-0123456789ab"
+    (dead / "X").mkdir(parents=True)                       # a zarr store being written
+    nested = sub / f".j1.json.noisescale-tmp-{here}-{pid}-0123456789ab"
+    nested.write_text("{")
+    live = tmp_path / f".a.zarr.noisescale-tmp-{here}-{os.getpid()}-0123456789ab"
+    live.write_text("")
+    other = tmp_path / f".a.zarr.noisescale-tmp-node-17.cluster-{pid}-0123456789ab"
+    other.write_text("")
+    previous = tmp_path / f".b.h5ad.noisescale-old-{here}-{pid}-0123456789ab"
+    previous.write_text("the previous b.h5ad; b.h5ad is missing")
+    unrelated = tmp_path / ".a.zarr.noisescale-backup"
+    unrelated.write_text("")
+    assert {t.path for t in ns.io.find_temporaries(tmp_path)} == {
+        dead, nested, live, other, previous}
+    assert sorted(ns.io.remove_stale_temporaries(tmp_path)) == sorted([dead, nested])
+    assert not dead.exists() and not nested.exists()
+    assert live.exists() and other.exists() and previous.exists() and unrelated.exists()
+    # once b.h5ad exists again, its moved-aside predecessor is garbage
+    (tmp_path / "b.h5ad").write_text("new")
+    assert ns.io.remove_stale_temporaries(tmp_path) == [previous]
+
+
+def test_small_files_use_named_temporaries_and_remove_stale_ones(tmp_path):
+    from noisescale.io import temporaries, write_atomic
+
+    stale = tmp_path / f".r.csv.noisescale-tmp-{temporaries.host()}-{dead_pid()}-0123456789ab"
+    stale.write_text("a,b\n1,")
+    other = tmp_path / f".s.csv.noisescale-tmp-{temporaries.host()}-{dead_pid()}-0123456789ab"
+    other.write_text("")
+    write_atomic(tmp_path / "r.csv", "a,b\n1,2\n")
+    assert (tmp_path / "r.csv").read_text() == "a,b\n1,2\n"
+    assert not stale.exists() and other.exists()        # only that destination's

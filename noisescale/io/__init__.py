@@ -7,6 +7,8 @@ sees them, dask row blocks, atomic small files, and the one chunked read–trans
 - :mod:`.matrices`: the validator of in-memory count matrices (CSR, CSC, dense, AnnData).
 - :mod:`.blocks`: dask arrays processed row block by row block.
 - :mod:`.atomic`: :func:`write_atomic` for small files (tables, job records, reports).
+- :mod:`.temporaries`: the hidden temporaries both write, named after the writing host and
+  process, and :func:`remove_stale_temporaries` for those a killed process left.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ from __future__ import annotations
 from .atomic import write_atomic
 from .chunked import run_chunks
 from .stores import AnnDataWriter, CountsReader, copy_annotations, store_format
+from .temporaries import find_temporaries, remove_stale_temporaries
 
-__all__ = ["AnnDataWriter", "CountsReader", "copy_annotations", "run_chunks", "store_format",
-           "write_atomic"]
+__all__ = ["AnnDataWriter", "CountsReader", "copy_annotations", "find_temporaries",
+           "remove_stale_temporaries", "run_chunks", "store_format", "write_atomic"]

@@ -2,9 +2,11 @@
 
 :class:`CountsReader` opens a store read-only and hands out rows ``[a, b)`` of ``X`` or a layer
 (CSR or dense) without loading the whole matrix. :class:`AnnDataWriter` builds a new store in a
-hidden temporary sibling of the destination and renames it into place only on
-:meth:`AnnDataWriter.commit`, so a failed or interrupted job never leaves a partial output and
-never touches an existing file unless asked to replace it. Elements are encoded with anndata's
+hidden temporary sibling of the destination (named after the writing host and process, see
+:mod:`.temporaries`) and renames it into place only on :meth:`AnnDataWriter.commit`, so a
+failed or interrupted job never leaves a partial output and never touches an existing file
+unless asked to replace it; the temporaries of a killed writer are removed by the next write
+to the same destination. Elements are encoded with anndata's
 own ``read_elem`` / ``write_elem``, so the outputs are ordinary AnnData stores.
 """
 
@@ -13,12 +15,13 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import uuid
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import scipy.sparse as sp
+
+from .temporaries import clean_destination, temporary_path
 
 #: Elements that annotate cells and genes and stay valid after the counts are thinned.
 ANNOTATIONS = ("obs", "var", "obsm", "varm", "obsp", "varp")
@@ -274,7 +277,8 @@ class AnnDataWriter:
             import anndata
 
             zarr_format = int(anndata.settings.zarr_write_format)
-        self.tmp = self.path.with_name(f".{self.path.name}.noisescale-{uuid.uuid4().hex[:12]}")
+        clean_destination(self.path)  # what a killed writer left
+        self.tmp = temporary_path(self.path)
         self._root = _open_group(self.tmp, self.format, "w-", zarr_format)
         self._root.attrs["encoding-type"] = "anndata"
         self._root.attrs["encoding-version"] = "0.1.0"
@@ -338,7 +342,7 @@ class AnnDataWriter:
         old = None
         if self.path.exists() or self.path.is_symlink():
             check_destination(self.path, self.overwrite)
-            old = self.path.with_name(f".{self.path.name}.noisescale-old-{uuid.uuid4().hex[:12]}")
+            old = temporary_path(self.path, "old")
             os.replace(self.path, old)
         os.replace(self.tmp, self.path)
         if old is not None:
