@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -96,3 +97,34 @@ def test_help_and_version_from_the_installed_command(tmp_path):
     out = subprocess.run([sys.executable, "-m", "noisescale", "--version"], cwd=tmp_path,
                          capture_output=True, text=True, check=True).stdout
     assert out.strip() == f"noisescale {ns.__version__}"
+
+
+def test_clean_removes_what_killed_runs_left(tmp_path, capsys):
+    from noisescale.io import temporaries
+
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()  # a process that is gone
+    here = temporaries.host()
+    dead = tmp_path / f".o.h5ad.noisescale-tmp-{here}-{proc.pid}-00112233aabb"
+    dead.write_bytes(b"partial")
+    (tmp_path / "runs").mkdir()
+    dead_zarr = tmp_path / "runs" / f".o.zarr.noisescale-tmp-{here}-{proc.pid}-00112233aabb"
+    (dead_zarr / "X").mkdir(parents=True)
+    live = tmp_path / f".o.h5ad.noisescale-tmp-{here}-{os.getpid()}-00112233aabb"
+    live.write_bytes(b"")
+    remote = tmp_path / f".o.h5ad.noisescale-tmp-gpu-node-3-{proc.pid}-00112233aabb"
+    remote.write_bytes(b"")
+
+    assert main(["clean", str(tmp_path), "--dry-run"]) == 0
+    err = capsys.readouterr().err
+    assert f"would remove {dead} (process {proc.pid} is gone)" in err
+    assert f"kept {live} (process {os.getpid()} is running)" in err
+    assert f"kept {remote} (written on host gpu-node-3)" in err
+    assert "would remove 2 temporaries, kept 2" in err
+    assert dead.exists() and dead_zarr.exists()
+
+    assert main(["clean", str(tmp_path)]) == 0
+    assert "removed 2 temporaries, kept 2" in capsys.readouterr().err
+    assert not dead.exists() and not dead_zarr.exists() and live.exists() and remote.exists()
+    assert main(["clean", str(tmp_path / "nope")]) == 1
+    assert "noisescale clean: error: not a directory" in capsys.readouterr().err
