@@ -110,6 +110,27 @@ def test_config_errors_against_the_data_come_before_any_job(dataset, tmp_path, c
     assert not out.exists()  # nothing was started
 
 
+def test_dataset_that_is_not_anndata_is_named(tmp_path):
+    """Issue 16: a text or plain HDF5 dataset.path failed with HDF5's 'file signature not
+    found'; the error names the key, the file and what it is."""
+    import h5py
+
+    text = tmp_path / "cells.h5ad"
+    text.write_text("gene,cell1,cell2\nCD3E,1,0\n")
+    plain = tmp_path / "plain.h5"
+    with h5py.File(plain, "w") as f:
+        f["data"] = np.arange(3)
+    for path, message in [
+        (text, r"dataset.path: .*cells.h5ad is not an AnnData file: it is neither HDF5 "
+               r"\(.h5ad\) nor zarr \(it is text starting 'gene,cell1,cell2'\)"),
+        (plain, r"dataset.path: .*plain.h5 is an HDF5 file but not an AnnData store: it has "
+                r"no obs and var \(top-level keys: 'data'\)")]:
+        out = tmp_path / "out"
+        with pytest.raises(ConfigError, match=message):
+            run_sweep(parse_config(config(path, out), base=tmp_path))
+        assert not out.exists()
+
+
 def test_example_config_is_valid(tmp_path):
     path = tmp_path / "sweep.toml"
     path.write_text(CONFIG_REFERENCE)

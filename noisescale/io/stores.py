@@ -43,15 +43,60 @@ def store_format(path: str | os.PathLike, *, existing: bool) -> str:
                 return "zarr"
             raise ValueError(f"{p} is a directory but not a zarr store (no .zgroup or zarr.json)")
         with open(p, "rb") as fh:
-            if fh.read(8) == _HDF5_SIGNATURE:
-                return "h5ad"
-        raise ValueError(f"{p} is not an AnnData file: it is neither HDF5 (.h5ad) nor zarr")
+            head = fh.read(256)
+        if head[:8] == _HDF5_SIGNATURE:
+            return "h5ad"
+        raise ValueError(f"{p} is not an AnnData file: it is neither HDF5 (.h5ad) nor zarr "
+                         f"({_what(head)})")
     suffix = p.suffix.lower()
     if suffix in (".h5ad", ".h5"):
         return "h5ad"
     if suffix == ".zarr":
         return "zarr"
     raise ValueError(f"output {p} must end in .h5ad or .zarr, which decides its format")
+
+
+def _what(head: bytes) -> str:
+    """What a file that is not a store seems to be, from its first bytes."""
+    if not head:
+        return "it is empty"
+    for magic, kind in ((b"\x1f\x8b", "gzip-compressed"), (b"PK\x03\x04", "a zip archive"),
+                        (b"\x93NUMPY", "a numpy .npy array"), (b"PAR1", "a Parquet table"),
+                        (b"\x80", "a Python pickle")):
+        if head.startswith(magic):
+            return f"it is {kind}"
+    try:
+        text = head.decode("utf-8")
+    except UnicodeDecodeError:
+        return f"it starts with the bytes {head[:16]!r}"
+    first = text.splitlines()[0] if text.strip() else text
+    return f"it is text starting {first[:60]!r}"
+
+
+def anndata_format(path: str | os.PathLike) -> str:
+    """'h5ad' or 'zarr' for an existing AnnData store; a ValueError that names the file and
+    says what it is otherwise (not HDF5 or zarr, or HDF5/zarr without obs and var)."""
+    p = Path(path)
+    fmt = store_format(p, existing=True)
+    try:
+        root = _open_group(p, fmt, "r")
+    except Exception as e:  # corrupt file, permissions, ...
+        raise ValueError(f"cannot open {p} as an AnnData store: {e}") from e
+    try:
+        _check_obs_var(p, fmt, root)
+    finally:
+        if hasattr(root, "close"):
+            root.close()
+    return fmt
+
+
+def _check_obs_var(path: Path, fmt: str, root) -> None:
+    if "obs" not in root or "var" not in root:
+        keys = sorted(root.keys())
+        listed = ", ".join(map(repr, keys[:10])) + (", ..." if len(keys) > 10 else "")
+        raise ValueError(f"{path} is an {'HDF5 file' if fmt == 'h5ad' else 'zarr store'} but "
+                         f"not an AnnData store: it has no obs and var (top-level keys: "
+                         f"{listed or 'none'})")
 
 
 def _open_group(path: Path, fmt: str, mode: str, zarr_format: int | None = None):
@@ -108,8 +153,7 @@ class CountsReader:
 
     def _locate(self) -> None:
         root = self._root
-        if "obs" not in root or "var" not in root:
-            raise ValueError(f"{self.path} is not an AnnData store: it has no obs and var")
+        _check_obs_var(self.path, self.format, root)
         if self.layer is None:
             self.where = "X"
             if "X" not in root:

@@ -94,11 +94,20 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
     import anndata as ad
 
     from ..io.matrices import source_matrix
+    from ..io.stores import anndata_format
 
     path = Path(cfg.dataset.path)
     if not path.exists():
         raise ConfigError(f"dataset.path: {path} not found")
-    adata = ad.read_zarr(path) if path.is_dir() else ad.read_h5ad(path)
+    try:
+        fmt = anndata_format(path)  # names the file and what it is, as `noisescale thin` does
+    except ValueError as e:
+        raise ConfigError(f"dataset.path: {e}") from None
+    try:
+        adata = ad.read_zarr(path) if fmt == "zarr" else ad.read_h5ad(path)
+    except (OSError, KeyError, TypeError, ValueError) as e:
+        message = e.args[0] if isinstance(e, KeyError) and e.args else e
+        raise ConfigError(f"dataset.path: cannot read {path} as AnnData: {message}") from e
     for column, value in cfg.dataset.filter.items():
         if column not in adata.obs.columns:
             raise ConfigError(f"dataset.filter: obs has no column {column!r}")
