@@ -165,6 +165,26 @@ def test_unsupported_inputs():
         ns.thin(X, 0.5, layer="counts")
 
 
+@pytest.mark.parametrize("dtype", [np.int64, np.float64])
+@pytest.mark.parametrize("kind", ["csr", "dense"])
+def test_counts_beyond_2_53_are_refused_without_telling_to_convert(dtype, kind):
+    """Issue 16: an int64 count above 2^53 was told to 'convert the matrix to int64'."""
+    X = np.ones((3, 4), dtype=dtype)
+    X[1, 2] = dtype(2**60)
+    M = sp.csr_matrix(X) if kind == "csr" else X
+    for call in _all_calls(M):
+        with pytest.raises(ValueError, match=r"count 1152921504606846976 is larger than 2\^53, "
+                                             r"the largest count .* exactly .*at row 1, "
+                                             r"column 2") as info:
+            call()
+        assert "convert" not in str(info.value)
+    X32 = np.ones((3, 4), dtype=np.float32)
+    X32[0, 1] = 2.0**25
+    with pytest.raises(ValueError, match=r"larger than this dtype holds exactly \(float32: "
+                                         r"2\^24\); convert the matrix to int64"):
+        ns.thin(X32, 0.5)
+
+
 def test_downsample_row_total_beyond_2_53():
     X = np.full((2, 1025), 2**53, dtype=np.float64)  # 1025 * 2^53 would overflow int64
     with pytest.raises(ValueError, match="exceeds 2\\^53"):

@@ -29,20 +29,25 @@ inline void check_levels(int64_t levels) {
 // ---------------------------------------------------------------------------------------------
 // Count validation
 
-enum class Problem : int { none = 0, negative, non_integer, non_finite, too_large, index_range,
-                           duplicate, row_total };
+// too_large: above what a float32 holds exactly (2^24; a wider dtype helps); beyond_2_53: an
+// int64 or float64 count above 2^53, which no dtype helps with (the samplers are exact up to
+// 2^53 only).
+enum class Problem : int { none = 0, negative, non_integer, non_finite, too_large, beyond_2_53,
+                           index_range, duplicate, row_total };
 
 // count_ok(), plus what is wrong with a rejected count.
 template <class V>
 inline Problem read_count(V v, int64_t* c) {
     if (count_ok(v, c)) return Problem::none;
+    constexpr Problem large =
+        max_count<V>() < kMaxCount ? Problem::too_large : Problem::beyond_2_53;
     if constexpr (std::is_floating_point_v<V>) {
         if (!std::isfinite(v)) return Problem::non_finite;
         if (v < 0) return Problem::negative;
         if (v != std::floor(v)) return Problem::non_integer;
-        return Problem::too_large;
+        return large;
     } else {
-        return v < 0 ? Problem::negative : Problem::too_large;
+        return v < 0 ? Problem::negative : large;
     }
 }
 
@@ -68,6 +73,16 @@ struct FirstProblem {
         any.store(true, std::memory_order_relaxed);
     }
 
+    // A whole-number count as digits while it fits in int64 (1152921504606846976, not
+    // 1.152921504606847e+18); as a double beyond.
+    static std::string whole(double v) {
+        if (v < 9.2e18) return std::to_string(static_cast<int64_t>(v));
+        std::ostringstream m;
+        m.precision(17);
+        m << v;
+        return m.str();
+    }
+
     void raise_if_any(int64_t n_cols_for_range = -1) const {
         if (what == Problem::none) return;
         std::ostringstream m;
@@ -83,8 +98,12 @@ struct FirstProblem {
                 m << "counts must be finite, found " << value;
                 break;
             case Problem::too_large:
-                m << "count " << value << " is larger than this dtype holds exactly "
-                  << "(float32: 2^24; otherwise 2^53); convert the matrix to int64 or float64";
+                m << "count " << whole(value) << " is larger than this dtype holds exactly "
+                  << "(float32: 2^24); convert the matrix to int64";
+                break;
+            case Problem::beyond_2_53:
+                m << "count " << whole(value) << " is larger than 2^53, the largest count that "
+                  << "can be thinned or downsampled exactly (in any dtype)";
                 break;
             case Problem::index_range:
                 m << "index " << static_cast<int64_t>(value) << " is out of range [0, "
