@@ -11,7 +11,9 @@ replaced). A temporary is *abandoned* when its host is this host and no process 
 is alive. The next write to the same destination removes the abandoned temporaries of that
 destination, and :func:`remove_stale_temporaries` (``noisescale clean DIR``) removes those
 under a directory. A temporary of another host, or of a live process, is never touched (a
-PID reused by an unrelated live process keeps a temporary until that process ends). An
+PID reused by an unrelated live process keeps a temporary until that process ends). The host
+is ``socket.gethostname()``: machines or containers that share a file system and write to it
+must have distinct host names (containers do by default), or their PIDs would be confused. An
 abandoned ``-old-`` copy whose destination is missing (a replacing commit killed between its
 two renames) is the previous output: it is kept and reported, to be renamed back.
 """
