@@ -32,6 +32,8 @@ from ..io.atomic import write_atomic
 from . import plots as plot
 
 TIMINGS = ("fit_seconds", "embed_seconds", "mi_seconds")
+#: Flags whose fits have parameters the data do not determine: drawn as points only.
+UNDETERMINED = {"failed", "flat", "few_points", "few_levels", "at_bound"}
 FLAG_NOTES = {
     "failed": "the law could not be fitted (reason shown)",
     "few_points": "fewer than p + 3 points",
@@ -291,7 +293,7 @@ class _Page:
         return ('<p class="muted">Mean ± sd over seeds, the fitted noise law of the table and '
                 "its 95 % band; one panel per training size, one colour per "
                 f"{_e(self.curve)}. No curve is drawn where the fit failed or its parameters "
-                "are not determined by the data (flat, few_points, at_bound).</p>"
+                "are not determined by the data (flat, few_points, few_levels, at_bound).</p>"
                 + "".join(out))
 
     def _shown(self, table: pd.DataFrame, key: tuple,
@@ -302,8 +304,7 @@ class _Page:
         if rows.empty:
             return None, ""
         r = rows.iloc[0]
-        undetermined = set(str(r["flags"]).split(";")) & {"failed", "flat", "few_points",
-                                                            "at_bound"}
+        undetermined = set(str(r["flags"]).split(";")) & UNDETERMINED
         fit = None if undetermined else fits.get(key)
         return fit, "" if r["reliable"] else " (unreliable)"
 
@@ -456,7 +457,8 @@ def _glossary(t: pd.DataFrame) -> str:
     notes = [f"<li><b>{_e(f)}</b>: {_e(n)}</li>" for f, n in FLAG_NOTES.items() if f in seen]
     if not notes:
         return ""
-    return ("<p class=\"muted\">Flags (failed and the first five make a fit unreliable):</p>"
+    return ("<p class=\"muted\">Flags (failed and all but the last two make a fit "
+            "unreliable):</p>"
             f'<ul class="muted">{"".join(notes)}</ul>')
 
 
