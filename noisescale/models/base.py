@@ -27,7 +27,7 @@ class CountsInput:
         if hasattr(counts, "compute") and not sp.issparse(counts):  # dask: models need memory
             counts = counts.compute()
         if sp.issparse(counts):
-            X = sp.csr_matrix(counts, dtype=np.float32)  # a copy: the input is never touched
+            X = _owned(sp.csr_matrix(counts, dtype=np.float32), counts)
         else:
             arr = np.asarray(counts)
             if arr.ndim != 2:
@@ -37,7 +37,10 @@ class CountsInput:
                                                                         np.complexfloating):
                 raise TypeError(f"counts must be numeric, got dtype {arr.dtype}")
             X = sp.csr_matrix(arr.astype(np.float32))
+        # Canonical form (sorted indices, no duplicates, no stored zeros), in place on arrays
+        # that belong to X alone.
         X.sum_duplicates()
+        X.eliminate_zeros()
         data = X.data
         if data.size and not np.isfinite(data).all():
             raise ValueError("counts contain NaN or infinite values")
@@ -59,6 +62,23 @@ class CountsInput:
     @property
     def n_genes(self) -> int:
         return self.X.shape[1]
+
+
+def _owned(X: sp.csr_matrix, source) -> sp.csr_matrix:
+    """X with fresh copies of any of its arrays that it shares with ``source``.
+
+    scipy's conversions share what they can: ``csr_matrix(A, dtype=np.float32)`` of a float32
+    CSR keeps A's data, indices and indptr, and of a float64 CSR still keeps A's indices and
+    indptr. Sorting or summing duplicates in place would then rewrite the caller's matrix (or
+    leave its indices permuted against its data).
+    """
+    theirs = [a for a in (getattr(source, n, None) for n in ("data", "indices", "indptr"))
+              if isinstance(a, np.ndarray)]
+    for name in ("data", "indices", "indptr"):
+        mine = getattr(X, name)
+        if any(np.may_share_memory(mine, a) for a in theirs):
+            setattr(X, name, mine.copy())
+    return X
 
 
 class RepresentationModel(ABC):
