@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._internal.checks import check_seed
+from .._internal.checks import check_int, check_seed
 from ..io.matrices import is_anndata, source_matrix
 
 
@@ -102,12 +102,14 @@ class RepresentationModel(ABC):
         """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``)."""
         seed = check_seed(seed)
         data = CountsInput(counts, layer)
-        if data.n_cells < 2:
-            raise ValueError(f"need at least 2 cells to fit, got {data.n_cells}")
-        self.seed = seed
-        self.genes_, self.n_genes_ = data.genes, data.n_genes
-        self.history = {}
-        self._fit(data.X, self.seed)
+        self.check_fit_shape(data.n_cells, data.n_genes)
+        if data.X.nnz == 0:
+            raise ValueError(f"the counts are all zero ({data.n_cells} cells x {data.n_genes} "
+                             f"genes without a single UMI): there is nothing to fit")
+        # Unfitted until _fit succeeds: a failed fit must not leave a model that embeds.
+        self.genes_, self.n_genes_, self.seed, self.history = None, None, None, {}
+        self._fit(data.X, seed)
+        self.seed, self.genes_, self.n_genes_ = seed, data.genes, data.n_genes
         return self
 
     def embed(self, counts, *, layer: str | None = None) -> np.ndarray:
@@ -125,6 +127,31 @@ class RepresentationModel(ABC):
     @abstractmethod
     def n_dims(self) -> int:
         """Dimensions of the embedding."""
+
+    def check_fit_shape(self, n_cells: int | None = None, n_genes: int | None = None) -> None:
+        """Raise ValueError when this model cannot be fitted on ``n_cells`` cells x ``n_genes``
+        genes (None: not known yet), before any data is read or trained on.
+
+        :meth:`fit` calls it first; a sweep calls it with the configured training sizes and
+        the dataset's genes, so impossible parameters fail with the configuration. What only
+        the counts can tell (genes expressed, selected genes without counts) is checked in
+        :meth:`fit`, also before training.
+        """
+        if n_cells is not None:
+            n_cells = check_int("n_cells", n_cells, 0)
+            if n_cells < 2:
+                raise ValueError(f"{self._what()} needs at least 2 cells to fit, got "
+                                 f"{n_cells}")
+        if n_genes is not None and check_int("n_genes", n_genes, 0) < 1:
+            raise ValueError(f"{self._what()} needs at least 1 gene to fit, got {n_genes}")
+        self._check_fit_shape(n_cells, n_genes)
+
+    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None) -> None:
+        """Model-specific limits of :meth:`check_fit_shape` (none by default)."""
+        return None
+
+    def _what(self) -> str:
+        return type(self).__name__
 
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to one file (atomically); :func:`load` reads it back."""
