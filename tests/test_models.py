@@ -6,6 +6,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -243,6 +244,87 @@ def test_check_fit_shape_without_data():
     models.get("random_projection", n_dims=64).check_fit_shape(2, 1)  # no limit but 2 cells
     with pytest.raises(ValueError, match="needs at least 1 gene to fit, got 0"):
         models.get("random_projection").check_fit_shape(10, 0)
+
+
+def _not_a_model_files(tmp_path, data) -> dict[str, tuple[Path, str]]:
+    """Files that models.load must refuse, with what the message says about each."""
+    import pickle
+    import zipfile
+
+    X, _ = data
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model\n")
+    h5ad = tmp_path / "cells.h5ad"
+    ad.AnnData(X[:20].toarray()).write_h5ad(h5ad)
+    weights = tmp_path / "weights.pt"
+    torch.save({"layer.weight": torch.ones(3, 2)}, weights)
+    objects = tmp_path / "objects.pt"
+    torch.save({"noisescale_model": "pca", "when": pd.Timestamp("2020-01-01")}, objects)
+    pickled = tmp_path / "dict.pkl"
+    pickled.write_bytes(pickle.dumps({"noisescale_model": "pca"}))
+    other_zip = tmp_path / "archive.zip"
+    with zipfile.ZipFile(other_zip, "w") as z:
+        z.writestr("readme.txt", "hello")
+    saved = tmp_path / "model.pt"
+    models.get("pca", **FAST["pca"]).fit(X[:200]).save(saved)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    wrong_state = tmp_path / "wrong_state.pt"
+    record = torch.load(saved, weights_only=True)
+    record["state"] = {"hvg": record["state"]["hvg"]}
+    torch.save(record, wrong_state)
+    unknown = tmp_path / "unknown.pt"
+    torch.save({**record, "noisescale_model": "umap"}, unknown)
+    not_zip = "model.save() writes a torch zip archive and this file is not one"
+    return {
+        "text": (text, not_zip),
+        "h5ad": (h5ad, not_zip),
+        "pickle": (pickled, not_zip),
+        "truncated": (truncated, not_zip),
+        "zip": (other_zip, "torch could not read it as tensors and plain values"),
+        "objects": (objects, "torch could not read it as tensors and plain values"),
+        "weights": (weights, "a torch file without noisescale's model record"),
+        "wrong_state": (wrong_state, "its 'pca' record does not rebuild the model (KeyError"),
+        "unknown": (unknown, "it names the model 'umap'; known: pca"),
+    }
+
+
+def test_load_refuses_what_is_not_a_saved_model(tmp_path, data):
+    import re
+
+    for name, (path, reason) in _not_a_model_files(tmp_path, data).items():
+        with pytest.raises(ValueError) as info:
+            models.load(path)
+        message = str(info.value)
+        assert message.startswith(f"{str(path)!r} is not a saved noisescale model: "), name
+        assert re.search(re.escape(reason), message), (name, message)
+        # never a hint to unpickle unsafely, neither here nor in a chained exception
+        assert "weights_only" not in message, name
+        err = info.value
+        assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+    with pytest.raises(FileNotFoundError):
+        models.load(tmp_path / "missing.pt")
+
+
+def test_saved_metadata_is_plain_and_loads_with_weights_only(tmp_path, data, monkeypatch):
+    """numpy scalars among the parameters are saved as plain numbers, and load() asks torch
+    for weights_only=True."""
+    X, _ = data
+    m = models.get("vae", **{**FAST["vae"], "epochs": 1}, max_seconds=np.float64(30.0),
+                   dropout=np.float32(0.2)).fit(X[:200])
+    m.save(tmp_path / "vae.pt")
+    calls = []
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    loaded = models.load(tmp_path / "vae.pt")
+    assert calls == [True]
+    assert loaded.max_seconds == 30.0 and type(loaded.max_seconds) is float
+    np.testing.assert_array_equal(loaded.embed(X[:20]), m.embed(X[:20]))
 
 
 def test_nb_and_zinb_log_likelihoods_are_exact():

@@ -160,9 +160,13 @@ class RepresentationModel(ABC):
         if self.n_genes_ is None:
             raise RuntimeError("only a fitted model can be saved")
         path = Path(path)
+        from . import FORMAT
+
+        # Plain values and tensors only, so that load() reads it with weights_only=True.
         state = {
             "noisescale_model": self.name,
-            "params": self.params(),
+            "format": FORMAT,
+            "params": _plain(self.params()),
             "genes": None if self.genes_ is None else [str(g) for g in self.genes_],
             "n_genes": self.n_genes_,
             "seed": self.seed,
@@ -213,11 +217,12 @@ class RepresentationModel(ABC):
 
 
 def _plain(obj):
-    """History values as plain Python (lists of floats), safe for torch.load(weights_only)."""
+    """Parameters and history as plain Python (numpy scalars and arrays become numbers and
+    lists), safe for torch.load(weights_only=True)."""
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, np.ndarray)):
         return [_plain(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
+    if isinstance(obj, (np.floating, np.integer, np.bool_, np.str_)):
         return obj.item()
     return obj
