@@ -6,6 +6,7 @@ from pathlib import Path
 
 import anndata as ad
 import numpy as np
+import pandas as pd
 import pytest
 import scipy.sparse as sp
 import torch
@@ -141,6 +142,189 @@ def test_bad_counts(data):
     bad = Path("/nonexistent-dir") / "m.pt"
     with pytest.raises(RuntimeError, match="fitted"):
         models.get("pca").save(bad)
+
+
+TINY = {
+    "pca": {"n_dims": 4, "n_top_genes": 30},
+    "random_projection": {"n_dims": 4, "n_top_genes": 30},
+    "vae": {"n_dims": 3, "n_top_genes": 30, "epochs": 1, "n_hidden": 8},
+    "transformer": {"n_top_genes": 30, "max_len": 8, "width": 8, "n_heads": 2, "epochs": 1},
+}
+
+
+def _only_validation_cells_expressed() -> np.ndarray:
+    """50 x 40 counts in which only the 5 cells of the seed-0 validation split have UMIs."""
+    from noisescale._internal.seeding import split
+
+    X = np.random.default_rng(0).poisson(1.0, (50, 40)).astype(np.float32)
+    keep, held = split(50, 0.1, 0, "validation")
+    assert held.size == 5
+    X[keep] = 0
+    return X
+
+
+def _stored_zeros() -> sp.csr_matrix:
+    """A 50 x 40 CSR that stores 100 entries, all zero (they used to pass as expressed)."""
+    i = np.arange(100)
+    X = sp.csr_matrix((np.zeros(100, np.float32), (i % 50, i % 40)), shape=(50, 40))
+    assert X.nnz == 100
+    return X
+
+
+ALL_ZERO = r"the counts are all zero \(50 cells x 40 genes without a single UMI\)"
+SPLIT = ("{cls}: 4 cells are too few for a training and a validation split: "
+         "validation_fraction=0.1 holds out 0 and leaves 4 for training; it needs at least 1 "
+         "validation and {n} training cell")
+NO_TRAINING_COUNTS = ("none of the 45 training cells (the 5 validation cells left out) has a "
+                      "count in the 30 selected genes")
+DEGENERATE = [
+    *[(name, np.zeros((50, 40)), ALL_ZERO) for name in sorted(TINY)],
+    *[(name, _stored_zeros(), ALL_ZERO) for name in sorted(TINY)],
+    *[(name, np.ones((1, 40)), f"{cls} needs at least 2 cells to fit, got 1")
+      for name, cls in [("pca", "PCA"), ("random_projection", "RandomProjection"),
+                        ("vae", "VAE"), ("transformer", "Transformer")]],
+    ("pca", np.ones((4, 40)), "PCA with 4 dims needs more than 4 training cells, got 4"),
+    ("vae", np.ones((4, 40)), SPLIT.format(cls="VAE", n="2")),
+    ("transformer", np.ones((4, 40)), SPLIT.format(cls="Transformer", n="1")),
+    ("vae", _only_validation_cells_expressed(), NO_TRAINING_COUNTS),
+    ("transformer", _only_validation_cells_expressed(), NO_TRAINING_COUNTS),
+    ("pca", np.c_[np.arange(50) % 3, np.arange(50) % 2, np.zeros((50, 38))],
+     "PCA with 4 dims needs more than 4 expressed genes, but only 2 of the 40 genes have a "
+     "nonzero count in the 50 training cells"),
+    # every gene constant: skmisc's loess used to crash the process (segmentation fault)
+    ("random_projection", np.ones((10, 40)),
+     "could not rank highly variable genes (seurat_v3) on 10 cells: only 0 of the 40 "
+     "expressed genes vary between the cells; use more cells, or n_top_genes >= 40"),
+]
+
+
+@pytest.mark.parametrize("name, counts, message", DEGENERATE)
+def test_degenerate_training_data_is_refused_before_training(name, counts, message,
+                                                             monkeypatch):
+    import re
+
+    from noisescale.models import transformer, vae
+
+    def no_training(*args, **kwargs):
+        raise AssertionError("training started")
+
+    monkeypatch.setattr(vae, "train", no_training)
+    monkeypatch.setattr(transformer, "train", no_training)
+    model = models.get(name, **TINY[name])
+    with pytest.raises(ValueError, match=message if message is ALL_ZERO else re.escape(message)):
+        model.fit(counts, seed=0)
+    assert model.n_genes_ is None  # a failed fit leaves the model unfitted
+    with pytest.raises(RuntimeError, match="not fitted"):
+        model.embed(counts)
+
+
+def test_check_fit_shape_without_data():
+    """The limits a sweep checks up front, from the training sizes and the gene count."""
+    with pytest.raises(ValueError, match=r"PCA with 16 dims needs n_top_genes > 16 \(the "
+                                         r"components span the selected genes\), got "
+                                         r"n_top_genes=10"):
+        models.get("pca", n_top_genes=10).check_fit_shape()
+    with pytest.raises(ValueError, match="PCA with 16 dims needs more than 16 genes, got 12"):
+        models.get("pca").check_fit_shape(1000, 12)
+    with pytest.raises(ValueError, match="PCA with 16 dims needs more than 16 training cells, "
+                                         "got 16"):
+        models.get("pca").check_fit_shape(16, 2000)
+    models.get("pca").check_fit_shape(17, 17)
+    with pytest.raises(ValueError, match="VAE: 20 cells are too few .* holds out 0 and leaves "
+                                         "20 for training"):
+        models.get("vae", validation_fraction=0.02).check_fit_shape(20)
+    with pytest.raises(ValueError, match="VAE: 3 cells .* holds out 2 and leaves 1 for "
+                                         "training; it needs at least 1 validation and 2 "
+                                         "training cells"):
+        models.get("vae", validation_fraction=0.5).check_fit_shape(3)
+    with pytest.raises(ValueError, match="VAE: 5 cells .* holds out 0"):  # round(0.5) == 0
+        models.get("vae").check_fit_shape(5)
+    models.get("vae").check_fit_shape(6)
+    models.get("transformer", validation_fraction=0.5).check_fit_shape(2)
+    models.get("random_projection", n_dims=64).check_fit_shape(2, 1)  # no limit but 2 cells
+    with pytest.raises(ValueError, match="needs at least 1 gene to fit, got 0"):
+        models.get("random_projection").check_fit_shape(10, 0)
+
+
+def _not_a_model_files(tmp_path, data) -> dict[str, tuple[Path, str]]:
+    """Files that models.load must refuse, with what the message says about each."""
+    import pickle
+    import zipfile
+
+    X, _ = data
+    text = tmp_path / "notes.txt"
+    text.write_text("not a model\n")
+    h5ad = tmp_path / "cells.h5ad"
+    ad.AnnData(X[:20].toarray()).write_h5ad(h5ad)
+    weights = tmp_path / "weights.pt"
+    torch.save({"layer.weight": torch.ones(3, 2)}, weights)
+    objects = tmp_path / "objects.pt"
+    torch.save({"noisescale_model": "pca", "when": pd.Timestamp("2020-01-01")}, objects)
+    pickled = tmp_path / "dict.pkl"
+    pickled.write_bytes(pickle.dumps({"noisescale_model": "pca"}))
+    other_zip = tmp_path / "archive.zip"
+    with zipfile.ZipFile(other_zip, "w") as z:
+        z.writestr("readme.txt", "hello")
+    saved = tmp_path / "model.pt"
+    models.get("pca", **FAST["pca"]).fit(X[:200]).save(saved)
+    truncated = tmp_path / "truncated.pt"
+    truncated.write_bytes(saved.read_bytes()[: saved.stat().st_size // 2])
+    wrong_state = tmp_path / "wrong_state.pt"
+    record = torch.load(saved, weights_only=True)
+    record["state"] = {"hvg": record["state"]["hvg"]}
+    torch.save(record, wrong_state)
+    unknown = tmp_path / "unknown.pt"
+    torch.save({**record, "noisescale_model": "umap"}, unknown)
+    not_zip = "model.save() writes a torch zip archive and this file is not one"
+    return {
+        "text": (text, not_zip),
+        "h5ad": (h5ad, not_zip),
+        "pickle": (pickled, not_zip),
+        "truncated": (truncated, not_zip),
+        "zip": (other_zip, "torch could not read it as tensors and plain values"),
+        "objects": (objects, "torch could not read it as tensors and plain values"),
+        "weights": (weights, "a torch file without noisescale's model record"),
+        "wrong_state": (wrong_state, "its 'pca' record does not rebuild the model (KeyError"),
+        "unknown": (unknown, "it names the model 'umap'; known: pca"),
+    }
+
+
+def test_load_refuses_what_is_not_a_saved_model(tmp_path, data):
+    import re
+
+    for name, (path, reason) in _not_a_model_files(tmp_path, data).items():
+        with pytest.raises(ValueError) as info:
+            models.load(path)
+        message = str(info.value)
+        assert message.startswith(f"{str(path)!r} is not a saved noisescale model: "), name
+        assert re.search(re.escape(reason), message), (name, message)
+        # never a hint to unpickle unsafely, neither here nor in a chained exception
+        assert "weights_only" not in message, name
+        err = info.value
+        assert err.__cause__ is None and (err.__context__ is None or err.__suppress_context__)
+    with pytest.raises(FileNotFoundError):
+        models.load(tmp_path / "missing.pt")
+
+
+def test_saved_metadata_is_plain_and_loads_with_weights_only(tmp_path, data, monkeypatch):
+    """numpy scalars among the parameters are saved as plain numbers, and load() asks torch
+    for weights_only=True."""
+    X, _ = data
+    m = models.get("vae", **{**FAST["vae"], "epochs": 1}, max_seconds=np.float64(30.0),
+                   dropout=np.float32(0.2)).fit(X[:200])
+    m.save(tmp_path / "vae.pt")
+    calls = []
+    real = torch.load
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs.get("weights_only"))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(torch, "load", spy)
+    loaded = models.load(tmp_path / "vae.pt")
+    assert calls == [True]
+    assert loaded.max_seconds == 30.0 and type(loaded.max_seconds) is float
+    np.testing.assert_array_equal(loaded.embed(X[:20]), m.embed(X[:20]))
 
 
 def test_nb_and_zinb_log_likelihoods_are_exact():

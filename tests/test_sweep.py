@@ -84,6 +84,18 @@ def stable(df: pd.DataFrame) -> pd.DataFrame:
      "estimator must be one of"),
     ({"split__test_fraction": 1.2}, "test_fraction"),
     ({"run__executor": "slurm"}, "executor"),
+    # impossible model parameters, found with the configuration, not when the first job runs
+    ({"models": [{"name": "pca", "n_dims": 6, "n_top_genes": 6}]},
+     r"models\[0\]: PCA with 6 dims needs n_top_genes > 6 \(the components span the "
+     r"selected genes\), got n_top_genes=6 \(training size n_cells = 200\)"),
+    ({"models": [{"name": "pca", "n_dims": 250, "label": "wide"}]},
+     r"models\[0\] \('wide'\): PCA with 250 dims needs more than 250 training cells, got "
+     r"200 \(training size n_cells = 200\)"),
+    ({"models": [{"name": "pca", "n_dims": 6}, {"name": "vae", "validation_fraction": 0.002}]},
+     r"models\[1\]: VAE: 200 cells are too few for a training and a validation split: "
+     r"validation_fraction=0.002 holds out 0 and leaves 200 for training"),
+    ({"models": [{"name": "pca", "n_dims": 20, "n_top_genes": 10}], "sweep__n_cells": ["all"]},
+     r"models\[0\]: PCA with 20 dims needs n_top_genes > 20"),
 ])
 def test_bad_config_is_refused_when_read(dataset, tmp_path, change, message):
     with pytest.raises(ConfigError, match=message):
@@ -102,6 +114,11 @@ def test_bad_config_is_refused_when_read(dataset, tmp_path, change, message):
     ({"sweep__n_cells": [5000]}, "training pool has 420"),
     ({"dataset__layer": "counts"}, "no layer 'counts'"),
     ({"split__stratify": "batch"}, "obs has no column 'batch'"),
+    ({"models": [{"name": "pca", "n_dims": 401}], "sweep__n_cells": ["all"]},
+     r"models\[0\]: PCA with 401 dims needs more than 401 genes, got 400 \(training size "
+     r"n_cells = 420, 400 genes in the dataset\)"),
+    ({"models": [{"name": "pca", "n_dims": 6}, {"name": "vae", "validation_fraction": 0.001}],
+      "sweep__n_cells": ["all"]}, r"models\[1\]: VAE: 420 cells are too few"),
 ])
 def test_config_errors_against_the_data_come_before_any_job(dataset, tmp_path, change, message):
     out = tmp_path / "out"
@@ -129,6 +146,25 @@ def test_dataset_that_is_not_anndata_is_named(tmp_path):
         with pytest.raises(ConfigError, match=message):
             run_sweep(parse_config(config(path, out), base=tmp_path))
         assert not out.exists()
+
+
+def test_model_shapes_against_the_data_are_config_errors(dataset, tmp_path):
+    """What only the dataset tells (the "all" training size, the genes): the check the sweep
+    runs after reading the data (check_model_shapes), before any job."""
+    from noisescale.sweep.config import check_model_shapes
+
+    cfg = parse_config(config(dataset, tmp_path / "out", sweep__n_cells=["all"],
+                              models=[{"name": "pca", "n_dims": 6},
+                                      {"name": "pca", "label": "wide", "n_dims": 401}]),
+                       base=tmp_path)
+    check_model_shapes(cfg.models[:1], [420], 400)
+    with pytest.raises(ConfigError, match=r"models\[1\] \('wide'\): PCA with 401 dims needs "
+                                          r"more than 401 genes, got 400 \(training size "
+                                          r"n_cells = 420, 400 genes in the dataset\)"):
+        check_model_shapes(cfg.models, [420], 400)
+    with pytest.raises(ConfigError, match=r"models\[1\] \('wide'\): PCA with 401 dims needs "
+                                          r"more than 401 training cells, got 300"):
+        check_model_shapes(cfg.models, [420, 300], 1000)
 
 
 def test_example_config_is_valid(tmp_path):

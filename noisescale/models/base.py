@@ -10,7 +10,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from .._internal.checks import check_seed
+from .._internal.checks import check_int, check_seed
 from ..io.matrices import is_anndata, source_matrix
 
 
@@ -27,7 +27,7 @@ class CountsInput:
         if hasattr(counts, "compute") and not sp.issparse(counts):  # dask: models need memory
             counts = counts.compute()
         if sp.issparse(counts):
-            X = sp.csr_matrix(counts, dtype=np.float32)  # a copy: the input is never touched
+            X = _owned(sp.csr_matrix(counts, dtype=np.float32), counts)
         else:
             arr = np.asarray(counts)
             if arr.ndim != 2:
@@ -37,7 +37,10 @@ class CountsInput:
                                                                         np.complexfloating):
                 raise TypeError(f"counts must be numeric, got dtype {arr.dtype}")
             X = sp.csr_matrix(arr.astype(np.float32))
+        # Canonical form (sorted indices, no duplicates, no stored zeros), in place on arrays
+        # that belong to X alone.
         X.sum_duplicates()
+        X.eliminate_zeros()
         data = X.data
         if data.size and not np.isfinite(data).all():
             raise ValueError("counts contain NaN or infinite values")
@@ -61,6 +64,23 @@ class CountsInput:
         return self.X.shape[1]
 
 
+def _owned(X: sp.csr_matrix, source) -> sp.csr_matrix:
+    """X with fresh copies of any of its arrays that it shares with ``source``.
+
+    scipy's conversions share what they can: ``csr_matrix(A, dtype=np.float32)`` of a float32
+    CSR keeps A's data, indices and indptr, and of a float64 CSR still keeps A's indices and
+    indptr. Sorting or summing duplicates in place would then rewrite the caller's matrix (or
+    leave its indices permuted against its data).
+    """
+    theirs = [a for a in (getattr(source, n, None) for n in ("data", "indices", "indptr"))
+              if isinstance(a, np.ndarray)]
+    for name in ("data", "indices", "indptr"):
+        mine = getattr(X, name)
+        if any(np.may_share_memory(mine, a) for a in theirs):
+            setattr(X, name, mine.copy())
+    return X
+
+
 class RepresentationModel(ABC):
     """Fit on training cells' raw counts, embed any cells with the same genes.
 
@@ -82,12 +102,14 @@ class RepresentationModel(ABC):
         """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``)."""
         seed = check_seed(seed)
         data = CountsInput(counts, layer)
-        if data.n_cells < 2:
-            raise ValueError(f"need at least 2 cells to fit, got {data.n_cells}")
-        self.seed = seed
-        self.genes_, self.n_genes_ = data.genes, data.n_genes
-        self.history = {}
-        self._fit(data.X, self.seed)
+        self.check_fit_shape(data.n_cells, data.n_genes)
+        if data.X.nnz == 0:
+            raise ValueError(f"the counts are all zero ({data.n_cells} cells x {data.n_genes} "
+                             f"genes without a single UMI): there is nothing to fit")
+        # Unfitted until _fit succeeds: a failed fit must not leave a model that embeds.
+        self.genes_, self.n_genes_, self.seed, self.history = None, None, None, {}
+        self._fit(data.X, seed)
+        self.seed, self.genes_, self.n_genes_ = seed, data.genes, data.n_genes
         return self
 
     def embed(self, counts, *, layer: str | None = None) -> np.ndarray:
@@ -106,6 +128,31 @@ class RepresentationModel(ABC):
     def n_dims(self) -> int:
         """Dimensions of the embedding."""
 
+    def check_fit_shape(self, n_cells: int | None = None, n_genes: int | None = None) -> None:
+        """Raise ValueError when this model cannot be fitted on ``n_cells`` cells x ``n_genes``
+        genes (None: not known yet), before any data is read or trained on.
+
+        :meth:`fit` calls it first; a sweep calls it with the configured training sizes and
+        the dataset's genes, so impossible parameters fail with the configuration. What only
+        the counts can tell (genes expressed, selected genes without counts) is checked in
+        :meth:`fit`, also before training.
+        """
+        if n_cells is not None:
+            n_cells = check_int("n_cells", n_cells, 0)
+            if n_cells < 2:
+                raise ValueError(f"{self._what()} needs at least 2 cells to fit, got "
+                                 f"{n_cells}")
+        if n_genes is not None and check_int("n_genes", n_genes, 0) < 1:
+            raise ValueError(f"{self._what()} needs at least 1 gene to fit, got {n_genes}")
+        self._check_fit_shape(n_cells, n_genes)
+
+    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None) -> None:
+        """Model-specific limits of :meth:`check_fit_shape` (none by default)."""
+        return None
+
+    def _what(self) -> str:
+        return type(self).__name__
+
     def save(self, path: str | os.PathLike) -> None:
         """Write the fitted model to one file (atomically); :func:`load` reads it back."""
         import torch
@@ -113,9 +160,13 @@ class RepresentationModel(ABC):
         if self.n_genes_ is None:
             raise RuntimeError("only a fitted model can be saved")
         path = Path(path)
+        from . import FORMAT
+
+        # Plain values and tensors only, so that load() reads it with weights_only=True.
         state = {
             "noisescale_model": self.name,
-            "params": self.params(),
+            "format": FORMAT,
+            "params": _plain(self.params()),
             "genes": None if self.genes_ is None else [str(g) for g in self.genes_],
             "n_genes": self.n_genes_,
             "seed": self.seed,
@@ -166,11 +217,12 @@ class RepresentationModel(ABC):
 
 
 def _plain(obj):
-    """History values as plain Python (lists of floats), safe for torch.load(weights_only)."""
+    """Parameters and history as plain Python (numpy scalars and arrays become numbers and
+    lists), safe for torch.load(weights_only=True)."""
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     if isinstance(obj, (list, tuple, np.ndarray)):
         return [_plain(v) for v in obj]
-    if isinstance(obj, (np.floating, np.integer)):
+    if isinstance(obj, (np.floating, np.integer, np.bool_, np.str_)):
         return obj.item()
     return obj

@@ -54,18 +54,29 @@ class PCA(_LinearModel):
 
     name = "pca"
 
+    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None) -> None:
+        # ARPACK finds fewer components than min(cells, genes); the genes are the selected
+        # ones, at most n_top_genes.
+        d = self._n_dims
+        if d >= self.n_top_genes:
+            raise ValueError(f"PCA with {d} dims needs n_top_genes > {d} (the components "
+                             f"span the selected genes), got n_top_genes={self.n_top_genes}")
+        if n_cells is not None and d >= n_cells:
+            raise ValueError(f"PCA with {d} dims needs more than {d} training cells, got "
+                             f"{n_cells}")
+        if n_genes is not None and d >= n_genes:
+            raise ValueError(f"PCA with {d} dims needs more than {d} genes, got {n_genes}")
+
     def _fit(self, X: sp.csr_matrix, seed: int) -> None:
         import anndata as ad
         import scanpy as sc
 
-        if self._n_dims >= min(X.shape):
-            raise ValueError(f"PCA with {self._n_dims} dims needs more than {self._n_dims} "
-                             f"cells and genes; got {X.shape[0]} cells x {X.shape[1]} genes")
         self.hvg_ = select_hvg(X, self.n_top_genes)
-        L = log_normalize(X, self.hvg_)
-        if self._n_dims >= min(L.shape):
+        if self.hvg_.size <= self._n_dims:
             raise ValueError(f"PCA with {self._n_dims} dims needs more than {self._n_dims} "
-                             f"cells and genes; got {L.shape[0]} cells x {L.shape[1]} genes")
+                             f"expressed genes, but only {self.hvg_.size} of the {X.shape[1]} "
+                             f"genes have a nonzero count in the {X.shape[0]} training cells")
+        L = log_normalize(X, self.hvg_)
         adata = ad.AnnData(L)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")

@@ -39,6 +39,22 @@ class TrainedModel(RepresentationModel):
         self.device, self.progress = device, bool(progress)
         self._net = None
 
+    #: The fewest training cells a fit can use (after the validation split).
+    MIN_TRAINING_CELLS: ClassVar[int] = 1
+
+    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None) -> None:
+        if n_cells is None:
+            return
+        held = int(round(n_cells * self.validation_fraction))  # as _internal.seeding.split
+        train = n_cells - held
+        if held < 1 or train < self.MIN_TRAINING_CELLS:
+            raise ValueError(
+                f"{self._what()}: {n_cells} cells are too few for a training and a validation "
+                f"split: validation_fraction={self.validation_fraction:g} holds out {held} and "
+                f"leaves {train} for training; it needs at least 1 validation and "
+                f"{self.MIN_TRAINING_CELLS} training cell{'s' * (self.MIN_TRAINING_CELLS > 1)} "
+                f"(use more cells or change validation_fraction)")
+
     def _training_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in TRAINING_OPTIONS}
 

@@ -154,8 +154,11 @@ class Transformer(TrainedModel):
         tokens = torch.from_numpy(self._tokens(X))
         n = tokens.shape[0]
         keep, held = split(n, self.validation_fraction, seed, "validation")
-        if keep.size < 1 or held.size < 1:
-            raise ValueError(f"{n} cells are too few for a training and a validation split")
+        assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
+        if not (tokens[torch.from_numpy(keep), 1:] != PAD).any():
+            raise ValueError(f"none of the {keep.size} training cells (the {held.size} "
+                             f"validation cells left out) has a count in the {len(self.hvg_)} "
+                             f"selected genes: no gene tokens to train on")
         vocab = len(self.hvg_) + N_SPECIAL
         dev = torch_device(self.device)
         epochs = self.epoch_budget(keep.size)

@@ -84,6 +84,7 @@ class VAE(TrainedModel):
 
     name = "vae"
     BUDGET = (400 * 20_000, 400)  # scVI's rule
+    MIN_TRAINING_CELLS = 2  # BatchNorm needs 2+ cells in a batch
 
     def __init__(
         self,
@@ -140,8 +141,11 @@ class VAE(TrainedModel):
         counts = sp.csr_matrix(X[:, self.hvg_])
         n = counts.shape[0]
         keep, held = split(n, self.validation_fraction, seed, "validation")
-        if keep.size < 2 or held.size < 1:
-            raise ValueError(f"{n} cells are too few for a training and a validation split")
+        assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
+        if counts[keep].nnz == 0:
+            raise ValueError(f"none of the {keep.size} training cells (the {held.size} "
+                             f"validation cells left out) has a count in the {len(self.hvg_)} "
+                             f"selected genes: there is nothing to train on")
         dev = torch_device(self.device)
         epochs = self.epoch_budget(keep.size)
         warmup = self.kl_warmup if self.kl_warmup is not None else max(1, epochs // 4)

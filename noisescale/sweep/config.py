@@ -10,7 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from .._internal.checks import check_int, check_number
 from ..errors import ConfigError
 from dataclasses import asdict, dataclass, field, replace
@@ -203,7 +203,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, text: str = "") -> Sweep
     dataset = _dataset(_table(raw, "dataset"), base)
     split = _split(_table(raw, "split", {}))
     sweep = _sweep(_table(raw, "sweep"))
-    models = _models(raw["models"])
+    models = _models(raw["models"], sweep)
     signals = _signals(raw["signals"])
     est = _table(raw, "estimator", {})
     _no_unknown("[estimator]", est, {"k", "lmi"})
@@ -324,9 +324,10 @@ def _distinct(name: str, values) -> None:
         raise ConfigError(f"{name} has repeated values: {list(values)}")
 
 
-def _models(items: Any) -> tuple[ModelSpec, ...]:
+def _models(items: Any, sweep: SweepSpec) -> tuple[ModelSpec, ...]:
     from .. import models
 
+    sizes = [n for n in sweep.n_cells if n != "all"]
     out = []
     for i, t in enumerate(_list("models", items)):
         where = f"models[{i}]"
@@ -339,10 +340,41 @@ def _models(items: Any) -> tuple[ModelSpec, ...]:
             models.get(name, **params)  # unknown names and bad parameters fail here, not later
         except (TypeError, ValueError) as e:
             raise ConfigError(f"{where}: {e}") from None
-        out.append(ModelSpec(name=name, label=label, params=params))
+        spec = ModelSpec(name=name, label=label, params=params)
+        # e.g. PCA's n_dims against its n_top_genes and the explicit training sizes
+        check_model_shapes([spec], sizes, None, first=i)
+        out.append(spec)
     _distinct("model labels (set label = ... to tell two configurations apart)",
               [m.label for m in out])
     return tuple(out)
+
+
+def check_model_shapes(models: Sequence[ModelSpec], n_cells: Sequence[int],
+                       n_genes: int | None, *, first: int = 0) -> None:
+    """Raise ConfigError when a model cannot be fitted on one of the training sizes
+    ``n_cells`` with ``n_genes`` genes (None: not known yet), e.g. PCA's n_dims above the
+    cells or genes, or a VAE whose validation split of the smallest size is empty.
+
+    :func:`parse_config` checks the explicit ``sweep.n_cells``; with the dataset read, the
+    sweep checks every size ("all" resolved) and the dataset's genes before any job runs.
+    ``first`` is the position of ``models[0]`` in the config, for the messages.
+    """
+    from .. import models as registry
+
+    for i, spec in enumerate(models, start=first):
+        model = registry.get(spec.name, **spec.params)
+        where = f"models[{i}]" + ("" if spec.label == spec.name else f" ({spec.label!r})")
+        for n in sorted(set(n_cells)) or [None]:
+            _check_shape(where, model, n, n_genes)
+
+
+def _check_shape(where: str, model, n_cells: int | None, n_genes: int | None) -> None:
+    try:
+        model.check_fit_shape(n_cells, n_genes)
+    except ValueError as e:
+        told = [f"training size n_cells = {n_cells}"] if n_cells is not None else []
+        told += [f"{n_genes} genes in the dataset"] if n_genes is not None else []
+        raise ConfigError(f"{where}: {e}" + (f" ({', '.join(told)})" if told else "")) from None
 
 
 def _signals(items: Any) -> tuple[SignalSpec, ...]:

@@ -35,7 +35,7 @@ from .._internal.seeding import derive_seed, generator
 from ..errors import Cancelled, ConfigError
 from ..io.atomic import write_atomic
 from ..laws.results import result_row
-from .config import ModelSpec, SweepConfig, load_config, stable_hash
+from .config import ModelSpec, SweepConfig, check_model_shapes, load_config, stable_hash
 from .executors import make_executor, resolve
 from .signals import PreparedSignal, Signal, estimate
 from .store import ResultStore
@@ -130,6 +130,7 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
             raise ConfigError(f"sweep.n_cells: {n} training cells asked for, but the training "
                               f"pool has {pool.size} (hold out fewer cells or lower n_cells)")
         sizes.append(int(n))
+    check_model_shapes(cfg.models, sizes, counts.shape[1])
     return SweepData(adata=adata, counts=counts, test=test, pool=pool,
                      fractions=fractions, sizes=tuple(sizes), signals=signals)
 
