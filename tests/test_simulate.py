@@ -258,3 +258,15 @@ def test_module_is_not_exported_at_top_level():
 
     assert "simulate" not in noisescale.__all__
     assert sim_module.simulate is simulate
+
+
+def test_statistics_count_genes_not_stored_entries():
+    """Duplicate entries and stored zeros are storage, not data: the statistics of a CSR equal
+    those of its canonical form (they counted stored entries as detected genes)."""
+    X = simulate(200, 300, seed=3).X.tocsr()
+    stored_zeros = X.copy()
+    stored_zeros.data[::4] = 0
+    dup = sp.csr_matrix((np.repeat(X.data / 2, 2), np.repeat(X.indices, 2), 2 * X.indptr),
+                        shape=X.shape)
+    assert summary(dup) == summary(X)
+    assert summary(stored_zeros) == summary(sp.csr_matrix(stored_zeros.toarray()))

@@ -56,7 +56,7 @@ def fit_table(df: pd.DataFrame, by: Sequence[str] = (), *, x: str | None = None,
     missing = [c for c in needed if c not in df.columns]
     if missing:
         raise KeyError(f"column(s) {missing} not in the table (columns: {list(df.columns)})")
-    groups = df.groupby(by, sort=True, dropna=False) if by else [((), df)]
+    groups = df.groupby(by, sort=True, dropna=False, observed=True) if by else [((), df)]
     rows = []
     for key, g in groups:
         key = key if isinstance(key, tuple) else (key,)

@@ -138,7 +138,7 @@ def prepare_results(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
         sigma = np.full(len(df), np.nan)
         rep = np.array([f"r{i}" for i in range(len(df))], dtype=object)
         weighted = np.zeros(len(df), dtype=bool)
-        for _, g in df.groupby(keys, sort=False, dropna=False):
+        for _, g in df.groupby(keys, sort=False, dropna=False, observed=True):
             ok = g[np.isfinite(g["mi"]) & g[x].notna()]
             if ok.empty:
                 continue
@@ -158,7 +158,7 @@ def prepare_results(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
 def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
          weighted: bool) -> pd.DataFrame:
     parts = []
-    n_sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
+    n_sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
     for law, key, x, sub in (("noise", "n_cells", "umis_per_cell", df),
                              ("cells", "fraction", "n_cells", df[n_sizes >= 3])):
         if sub.empty:
@@ -173,7 +173,7 @@ def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
             agg["umis_per_cell"] = ("umis_per_cell", "mean")
         if "estimator" in df.columns and "estimator" not in by:
             agg["estimator"] = ("estimator", lambda s: ",".join(sorted(map(str, s.unique()))))
-        meta = sub.groupby(keys, dropna=False).agg(**agg).reset_index()
+        meta = sub.groupby(keys, dropna=False, observed=True).agg(**agg).reset_index()
         meta["weights"] = np.where(meta.pop("weighted"), "replicates", "none")
         parts.append(table.merge(meta, on=keys, how="left"))
     out = pd.concat(parts, ignore_index=True)
@@ -204,7 +204,7 @@ def curve_fits(df: pd.DataFrame, fits: pd.DataFrame, keys: list[str],
                  else (fit_cell_law, "n_cells"))
     weighted = {group_key(r[keys]): r["weights"] == "replicates" for _, r in fits.iterrows()}
     out: dict[tuple, LawFit | None] = {}
-    for key, g in df.groupby(keys, dropna=False):
+    for key, g in df.groupby(keys, dropna=False, observed=True):
         sigma = g[f"_sigma_{law}"].to_numpy() if weighted.get(group_key(key)) else None
         try:
             out[group_key(key)] = fitter(g[x].to_numpy(float), g["mi"].to_numpy(), sigma=sigma)

@@ -12,6 +12,7 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_int, check_seed
 from ..io.matrices import is_anndata, source_matrix
+from ..io.temporaries import clean_destination, temporary_path
 
 
 class CountsInput:
@@ -173,7 +174,8 @@ class RepresentationModel(ABC):
             "history": _plain(self.history),
             "state": self._state(),
         }
-        tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+        clean_destination(path)
+        tmp = temporary_path(path)
         try:
             torch.save(state, tmp)
             os.replace(tmp, path)

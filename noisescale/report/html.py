@@ -180,7 +180,7 @@ class _Page:
         plot_df = plot_df.assign(umis_per_cell=plot_df.groupby(
             [*by, "n_cells", "fraction"], dropna=False)["umis_per_cell"].transform("mean"))
         self.plot_df = _labelled(plot_df, self.curve)
-        sizes = df.groupby(by, dropna=False)["n_cells"].transform("nunique")
+        sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
         self.noise_fits = curve_fits(df, self.noise, [*by, "n_cells"], "noise")
         self.cell_fits = curve_fits(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
 
@@ -190,7 +190,7 @@ class _Page:
         if not cols:
             yield "all", frame
             return
-        for key, g in frame.groupby(cols, sort=True, dropna=False):
+        for key, g in frame.groupby(cols, sort=True, dropna=False, observed=True):
             yield _label(key if isinstance(key, tuple) else (key,)), g
 
     # -- sections -------------------------------------------------------------------------
@@ -279,7 +279,7 @@ class _Page:
             figs = []
             for n, gn in g.groupby("n_cells", sort=True):
                 fits, labels = {}, gn["_curve"].copy()
-                for key, gc in gn.groupby(self.by, dropna=False):
+                for key, gc in gn.groupby(self.by, dropna=False, observed=True):
                     key = group_key([*(key if isinstance(key, tuple) else (key,)), n])
                     shown, suffix = self._shown(self.noise, key, self.noise_fits)
                     labels[gc.index] = label = gc["_curve"].iloc[0] + suffix
@@ -342,13 +342,13 @@ class _Page:
             classes.append(cls)
         figs = []
         data = self.plot_df[self.plot_df["n_cells"] > 0]
-        depth = data.groupby([*self.by, "fraction"], dropna=False)["umis_per_cell"].transform(
-            "mean")
+        depth = data.groupby([*self.by, "fraction"], dropna=False,
+                             observed=True)["umis_per_cell"].transform("mean")
         data = data.assign(depth=depth.round().astype(int) if (depth >= 10).all()
                            else depth.round(2))
         for name, g in self._panels(data, self.by):
             fits = {}
-            for key, gd in g.groupby([*self.by, "fraction"], dropna=False):
+            for key, gd in g.groupby([*self.by, "fraction"], dropna=False, observed=True):
                 if group_key(key) in self.cell_fits:
                     fits[str(gd["depth"].iloc[0])] = self._shown(self.cells, group_key(key),
                                                                  self.cell_fits)[0]
@@ -385,7 +385,7 @@ class _Page:
 
     def measurements(self) -> str:
         keys = [*self.by, "n_cells", "fraction"]
-        agg = self.df.groupby(keys, sort=True, dropna=False).agg(
+        agg = self.df.groupby(keys, sort=True, dropna=False, observed=True).agg(
             u=("umis_per_cell", "mean"), mean=("mi", "mean"), sd=("mi", "std"),
             n=("mi", lambda s: int(np.isfinite(s).sum())), jobs=("mi", "size"))
         rows, classes = [], []

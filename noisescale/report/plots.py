@@ -21,7 +21,7 @@ def _groups(df: pd.DataFrame, by: Sequence[str]):
     if not by:
         return [("all", df)]
     out = []
-    for key, g in df.groupby(by, sort=True):
+    for key, g in df.groupby(by, sort=True, observed=True):
         key = key if isinstance(key, tuple) else (key,)
         out.append((" / ".join(map(str, key)), g))
     return out

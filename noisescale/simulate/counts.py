@@ -459,7 +459,9 @@ def count_statistics(X) -> dict[str, float]:
     ``excess_zeros`` (median zero fraction beyond Poisson of genes with mean 0.1-2).
     Cells without counts are left out.
     """
-    X = sp.csr_matrix(X, dtype=np.float64)
+    X = sp.csr_matrix(X, dtype=np.float64, copy=True)  # never the caller's arrays
+    X.sum_duplicates()  # detected genes and zeros count genes, not stored entries
+    X.eliminate_zeros()
     total = np.asarray(X.sum(1)).ravel()
     X, total = X[total > 0], total[total > 0]
     detected = np.diff(X.indptr)

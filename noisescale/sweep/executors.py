@@ -24,6 +24,8 @@ from typing import Any, Callable
 
 import scipy.sparse as sp
 
+from ..io.temporaries import temporary_path
+
 
 @dataclass(frozen=True)
 class CachedMatrix:
@@ -105,9 +107,13 @@ class LocalExecutor:
         if not sp.issparse(obj):
             return obj
         path = self.cache / f"{uuid.uuid4().hex}.npz"
-        tmp = path.with_name(f".{path.stem}.tmp.npz")
-        sp.save_npz(tmp, sp.csr_matrix(obj), compressed=False)
-        os.replace(tmp, path)
+        tmp = temporary_path(path)  # named after this process: `noisescale clean` finds it
+        try:
+            with open(tmp, "wb") as fh:
+                sp.save_npz(fh, sp.csr_matrix(obj), compressed=False)
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
         return CachedMatrix(str(path))
 
     def submit(self, fn: Callable, *args: Any) -> _PoolFuture:
