@@ -6,12 +6,17 @@
   one-hot + latent-MI route.
 - :func:`lmi`: latent MI (paired autoencoders with cross-prediction, then KSG on held-out
   latents) for high-dimensional variables; needs torch.
+
+All three return exactly 0 when a variable is constant, and warn (:class:`TiesWarning`) when
+more than half of the samples share their exact point with another sample.
 """
 
 from __future__ import annotations
 
 from .discrete import mi_discrete, one_hot
 from .ksg import ksg, kth_neighbor_distance
+from ._ties import TIES_FRACTION, TiesWarning
 from .lmi import LMIResult, lmi
 
-__all__ = ["LMIResult", "ksg", "kth_neighbor_distance", "lmi", "mi_discrete", "one_hot"]
+__all__ = ["LMIResult", "TIES_FRACTION", "TiesWarning", "ksg", "kth_neighbor_distance", "lmi",
+           "mi_discrete", "one_hot"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 
 import numpy as np
 
@@ -53,23 +54,45 @@ def check_k(k, n: int) -> int:
 
 
 def standardize_(a: np.ndarray) -> None:
-    """z-score each column in place; constant columns become 0."""
+    """z-score each column in place; constant columns (all values equal) become exactly 0."""
+    const = (a == a[0]).all(axis=0)
     a -= a.mean(axis=0)
     std = a.std(axis=0)
     std[std == 0] = 1.0
     a /= std
+    a[:, const] = 0.0
+
+
+def check_jitter(jitter) -> float:
+    if not (jitter >= 0 and math.isfinite(jitter)):
+        raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
+    return float(jitter)
 
 
 def jitter_(a: np.ndarray, scale: float, seed: int, stream: str) -> None:
-    """Add seeded uniform noise in [-scale, scale) times each column's spread, in place.
+    """Add seeded uniform noise in [-scale, scale) times each column's standard deviation, in
+    place.
 
     The noise breaks distance ties (duplicate points are common in count-derived data) the same
     way every time: it depends only on (seed, stream, shape); ``stream`` names the variable.
-    Constant columns stay constant.
+    Every column that is not constant has a nonzero standard deviation, so any two duplicate
+    rows of a variable that is not constant are separated (the estimators return 0 for a
+    constant variable before jittering). Constant columns stay exactly as they were: they add no
+    distance, jittered or not. A column whose mean exceeds its standard deviation (an offset,
+    possible with ``standardize=False``) is centered first, a translation that leaves distances
+    unchanged up to rounding, so the noise is not rounded away by the offset (1e-10 of a
+    standard deviation is below the float64 resolution of values beyond ~1e5 standard
+    deviations). Standardized columns have mean ~0 and are never shifted.
     """
     if scale == 0:
         return
     std = a.std(axis=0)
+    const = (a == a[0]).all(axis=0)
+    std[const] = 0.0
+    offset = np.abs(a.mean(axis=0)) > std
+    offset &= ~const
+    if offset.any():
+        a[:, offset] -= a[:, offset].mean(axis=0)
     gen = generator(seed, "jitter", stream)
     noise = gen.random(a.shape)
     noise *= 2.0

@@ -20,8 +20,10 @@ from scipy.special import digamma
 
 from .. import _core
 from .._internal.checks import check_seed, check_threads
-from ._samples import check_k
-from .ksg import LN2, KnnBackend, kth_neighbor_distance, prepare
+from . import _ties as ties
+from ._samples import check_jitter, check_k, jitter_
+from ._ties import is_constant
+from .ksg import LN2, KnnBackend, _resolve_knn, kth_neighbor_distance, prepare
 
 
 def encode_labels(labels, n: int) -> tuple[np.ndarray, np.ndarray]:
@@ -65,6 +67,14 @@ def mi_discrete(
 
     ``method="lmi"`` one-hot encodes the labels and returns :func:`noisescale.mi.lmi`'s estimate
     (``pointwise``: its values on the held-out samples); ``lmi_kwargs`` go to it.
+
+    Degenerate inputs: if all rows of x are equal (exactly, after standardization) or all
+    labels are the same, the MI is exactly 0 and both methods return 0.0 (pointwise: zeros,
+    for every sample with ``"ross"``, for the held-out ones with ``"lmi"``); with
+    ``method="ross"`` the same holds for the kept samples when a single label has more than one
+    sample. When more than half of the samples share their exact x
+    with another sample, a :class:`~noisescale.mi.TiesWarning` says so (ties among the labels
+    are what labels are, and are never warned about).
     """
     if method == "lmi":
         from .lmi import lmi
@@ -72,24 +82,36 @@ def mi_discrete(
         xs = np.asarray(x)
         codes, names = encode_labels(labels, xs.shape[0])
         result = lmi(xs, np.eye(names.size, dtype=np.float32)[codes], k=k, seed=seed,
-                     **lmi_kwargs)
+                     _y_is_labels=True, **lmi_kwargs)
         return result.pointwise if pointwise else result.mi
     if method != "ross":
         raise ValueError(f"method must be 'ross' or 'lmi', got {method!r}")
     if lmi_kwargs:
         raise TypeError(f"unexpected arguments for method='ross': {sorted(lmi_kwargs)}")
     seed = check_seed(seed)
-    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream="x")
+    xs = prepare("x", x, None, standardize=standardize)
     n = xs.shape[0]
+    jitter = check_jitter(jitter)
     k = check_k(k, n)
     codes, _ = encode_labels(labels, n)
     nthreads = check_threads(threads)
+    knn = _resolve_knn(knn)
+    if is_constant(xs) or (codes == codes[0]).all():
+        values = np.zeros(n)  # I(x; label) = 0 exactly when x or the label is constant
+        return values if pointwise else 0.0
     sizes = np.bincount(codes)
     keep = sizes[codes] > 1
     if keep.sum() < 2:
         raise ValueError("every label has a single sample: no neighbours to estimate MI from")
     kept = np.flatnonzero(keep)
-    xk, ck = xs[kept], codes[kept]
+    ck = codes[kept]
+    if (ck == ck[0]).all():  # one label among the kept samples: nothing to tell apart
+        values = np.full(n, np.nan)
+        values[kept] = 0.0
+        return values if pointwise else 0.0
+    _check_ties(xs, k, jitter)
+    jitter_(xs, jitter, seed, "x")
+    xk = xs[kept]
     radius = np.empty(kept.size)
     k_used = np.empty(kept.size)
     for c in np.unique(ck):
@@ -105,3 +127,23 @@ def mi_discrete(
     values[kept] = (digamma(n_kept) - digamma(np.bincount(ck)[ck]) + digamma(k_used)
                     - digamma(m)) / LN2
     return values if pointwise else float(np.nanmean(values))
+
+
+def _check_ties(xs: np.ndarray, k: int, jitter: float) -> None:
+    """TiesWarning when more than TIES_FRACTION of the samples share their exact x."""
+    found = [ties.describe("x", xs)]
+    if not ties.dominate(found):
+        return
+    if jitter > 0:
+        meaning = (
+            f"Ross's estimator assumes a continuous x: a seeded jitter of {jitter:g} of each "
+            "column's standard deviation breaks the ties, so each group of tied samples becomes "
+            "a tiny cluster and the estimate is the MI between the discrete values of x and the "
+            "labels, with a finite-sample bias that depends on the number of groups and on the "
+            "seed; compare it with a permutation null of the labels.")
+    else:
+        meaning = (
+            f"With jitter=0 the ties are kept: a sample with {k} or more exact duplicates of its "
+            "own label has d = 0 and counts only itself, which inflates the estimate; use the "
+            "default jitter.")
+    ties.warn(f"mi_discrete: ties dominate: {ties.summary(found, xs.shape[0])}. {meaning}")

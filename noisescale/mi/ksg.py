@@ -22,7 +22,9 @@ from scipy.special import digamma
 from .. import _core
 from .._internal.checks import check_seed, check_threads
 from .._internal.devices import resolve_device
-from ._samples import as_samples, check_k, jitter_, standardize_
+from . import _ties as ties
+from ._samples import as_samples, check_jitter, check_k, jitter_, standardize_
+from ._ties import is_constant
 
 KnnBackend = Literal["auto", "tree", "faiss"]
 
@@ -32,15 +34,12 @@ _FAISS_MARGIN = 8
 _FAISS_BATCH = 8192
 
 
-def prepare(name: str, a, n: int | None, *, standardize: bool, jitter: float, seed: int,
-            stream: str) -> np.ndarray:
-    """Checked float64 copy of one variable, standardized and jittered as documented in ksg()."""
+def prepare(name: str, a, n: int | None, *, standardize: bool) -> np.ndarray:
+    """Checked float64 copy of one variable, standardized as documented in ksg() (the jitter
+    comes later, after the constant and tie checks)."""
     out = as_samples(name, a, n)
     if standardize:
         standardize_(out)
-    if not (jitter >= 0 and math.isfinite(jitter)):
-        raise ValueError(f"jitter must be a finite number >= 0, got {jitter!r}")
-    jitter_(out, jitter, seed, stream)
     return out
 
 
@@ -69,12 +68,13 @@ def ksg(
     standardize
         z-score every column first (Kraskov et al. recommend comparable scales: the max-norm
         mixes coordinates). Constant columns are kept (as 0): they add no distance, so they
-        change nothing, and a constant x or y gives 0 (up to rounding).
+        change nothing.
     jitter
         Seeded uniform noise of this size relative to each column's standard deviation, added
         to break distance ties between duplicate samples. The noise depends only on
         (seed, shapes), so results are reproducible; 0 disables it (ties are then handled
-        exactly as defined: duplicates are neighbours at distance 0).
+        exactly as defined: duplicates are neighbours at distance 0, which inflates the
+        estimate where a sample has k or more exact duplicates).
     seed
         Seed of the jitter.
     knn
@@ -83,18 +83,75 @@ def ksg(
         exactly in float64) or ``"auto"`` (FAISS on a GPU, else the tree). Same result.
     threads
         OpenMP threads of the C++ searches (default: OMP_NUM_THREADS or all cores).
+
+    Degenerate inputs
+    -----------------
+    If all rows of x, or all rows of y, are equal (exactly, after standardization), the MI is
+    exactly 0: the result is 0.0 (pointwise: zeros) without a neighbour search. When more than
+    half of the samples share their exact point with another sample in x or in y (integer
+    signals, one-hot labels, collapsed embeddings) a :class:`~noisescale.mi.TiesWarning` says
+    so: the jitter makes each group of tied samples a tiny cluster, and the estimate is then
+    that of the discrete values (for a discrete y with a continuous x it equals Ross's
+    estimator, :func:`~noisescale.mi.mi_discrete`), with its own finite-sample bias.
     """
     seed = check_seed(seed)
-    xs = prepare("x", x, None, standardize=standardize, jitter=jitter, seed=seed, stream="x")
+    xs = prepare("x", x, None, standardize=standardize)
     n = xs.shape[0]
-    ys = prepare("y", y, n, standardize=standardize, jitter=jitter, seed=seed, stream="y")
+    ys = prepare("y", y, n, standardize=standardize)
+    jitter = check_jitter(jitter)
     k = check_k(k, n)
     nthreads = check_threads(threads)
-    eps = kth_neighbor_distance(np.hstack([xs, ys]), k, knn=knn, threads=nthreads)
-    nx = _core.count_within(xs, eps, nthreads)
-    ny = _core.count_within(ys, eps, nthreads)
+    backend = _resolve_knn(knn)
+    return _ksg(xs, ys, k, pointwise=pointwise, jitter=jitter, seed=seed, knn=backend,
+                threads=nthreads)
+
+
+def _ksg(xs: np.ndarray, ys: np.ndarray, k: int, *, pointwise: bool, jitter: float, seed: int,
+         knn: str, threads: int, who: str = "ksg", names: tuple[str, str] = ("x", "y"),
+         warn_y: bool = True, note: str = "") -> float | np.ndarray:
+    """KSG on checked, standardized float64 copies (jittered here, in place). ``who``,
+    ``names`` and ``note`` word the TiesWarning; ``warn_y=False``: ties in y are expected
+    (one-hot labels) and only those in x are warned about."""
+    n = xs.shape[0]
+    if is_constant(xs) or is_constant(ys):
+        values = np.zeros(n)  # I(x; y) = 0 exactly when x or y is constant
+        return values if pointwise else 0.0
+    _check_ties(xs, ys, k, jitter, who, names, warn_y, note)
+    jitter_(xs, jitter, seed, "x")
+    jitter_(ys, jitter, seed, "y")
+    eps = kth_neighbor_distance(np.hstack([xs, ys]), k, knn=knn, threads=threads)
+    nx = _core.count_within(xs, eps, threads)
+    ny = _core.count_within(ys, eps, threads)
     values = (digamma(k) + digamma(n) - digamma(nx + 1.0) - digamma(ny + 1.0)) / LN2
     return values if pointwise else float(np.mean(values))
+
+
+def _check_ties(xs: np.ndarray, ys: np.ndarray, k: int, jitter: float, who: str,
+                names: tuple[str, str], warn_y: bool, note: str) -> None:
+    """TiesWarning when more than TIES_FRACTION of the samples are tied in x or in y."""
+    nx, ny = names
+    found = [ties.describe(nx, xs), ties.describe(ny, ys)]
+    if not ties.dominate(found if warn_y else found[:1]):
+        return
+    found.sort(key=lambda f: -f[1])  # the more tied variable first
+    found.append(ties.describe(f"({nx}, {ny})", np.hstack([xs, ys])))
+    n = xs.shape[0]
+    discrete = ("the estimate is the MI of the discrete values, with a finite-sample bias that "
+                "depends on the number of groups{}; compare it with a permutation null. For "
+                "categorical labels use mi_discrete.")
+    if jitter > 0:
+        meaning = (f"KSG assumes continuous variables: a seeded jitter of {jitter:g} of each "
+                   "column's standard deviation breaks the ties, so each group of tied samples "
+                   "becomes a tiny cluster and " + discrete.format(" and on the seed"))
+    elif found[2][1] > 0:
+        meaning = ("With jitter=0 the ties are kept: a sample with "
+                   f"{k} or more exact duplicates in ({nx}, {ny}) has ε = 0 and no strictly "
+                   "closer neighbours in either marginal, which inflates the estimate; use the "
+                   "default jitter.")
+    else:
+        meaning = (f"With jitter=0 tied samples are neighbours at distance 0; no sample is tied "
+                   f"in ({nx}, {ny}), so every ε > 0 and " + discrete.format(""))
+    ties.warn(f"{who}: ties dominate: {ties.summary(found, n)}. {note}{meaning}")
 
 
 def kth_neighbor_distance(points: np.ndarray, k: int, *, knn: KnnBackend = "auto",

@@ -10,6 +10,11 @@ estimated on the latents of held-out samples. Steps:
    ``MSE(x̂, x) + MSE(ŷ, y) + cross_weight · (MSE(y from z_x, y) + MSE(x from z_y, x))``,
    keeping the weights of the best validation loss (early stopping with ``patience``);
 4. embed the held-out samples and return KSG (:func:`noisescale.mi.ksg`) on (z_x, z_y).
+
+If x or y is constant (all rows equal after step 1) the MI is exactly 0 and nothing is trained
+(see :func:`lmi`). Latents that are constant (an encoder that maps every sample to one point)
+give 0 through KSG; latents in which more than half of the held-out samples share their point
+with another sample give a :class:`~noisescale.mi.TiesWarning`.
 """
 
 from __future__ import annotations
@@ -25,7 +30,8 @@ from .._internal.seeding import split
 from ..models.training import mlp, seeded
 from ..models.training import train as train_loop
 from ._samples import as_samples, check_k, standardize_
-from .ksg import ksg
+from ._ties import is_constant
+from .ksg import _ksg, _resolve_knn, prepare
 
 
 @dataclass
@@ -37,7 +43,8 @@ class LMIResult:
     test_index: np.ndarray  # rows of the input that were held out (order of ``pointwise``)
     zx: np.ndarray  # latents of the held-out samples
     zy: np.ndarray
-    history: dict = field(default_factory=dict)  # per-epoch train_loss, val_loss; best_epoch
+    # per-epoch train_loss, val_loss; best_epoch, epochs_run, stopped ("constant": not trained)
+    history: dict = field(default_factory=dict)
     seconds: float = 0.0
 
 
@@ -109,6 +116,7 @@ def lmi(
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
+    _y_is_labels: bool = False,
 ) -> LMIResult:
     """Latent MI between x (N, dx) and y (N, dy), in bits, on held-out samples.
 
@@ -116,6 +124,14 @@ def lmi(
     the rest decides early stopping. Hidden widths default to 2·dim clamped to [64, 512] per
     variable. Reproducible for a seed on the same device and thread count; ``device="auto"``
     uses CUDA when torch sees it. ``progress`` shows a bar over epochs.
+
+    If x or y is constant (all rows equal after standardization and clipping) the MI is exactly
+    0 and no network is trained: ``mi`` is 0.0, ``pointwise`` zeros for the held-out samples
+    (``test_index`` is the usual split), ``zx`` and ``zy`` are zeros of shape
+    (held-out, latent_dim) (a constant is encoded as one point; KSG on them gives 0 too) and
+    ``history`` has no epochs: ``epochs_run`` 0, ``best_epoch`` -1, ``stopped`` "constant" and
+    ``constant`` naming the variable(s). ``_y_is_labels`` (set by
+    :func:`~noisescale.mi.mi_discrete`): y is one-hot labels, whose ties are expected.
     """
     import torch
 
@@ -130,8 +146,16 @@ def lmi(
     check_k(k, test.size)
     dev = torch_device(device)
     t0 = time.perf_counter()
-    tx = torch.from_numpy(_scaled(xs, clip)).to(dev)
-    ty = torch.from_numpy(_scaled(ys, clip)).to(dev)
+    sx, sy = _scaled(xs, clip), _scaled(ys, clip)
+    constant = [name for name, a in (("x", sx), ("y", sy)) if is_constant(a)]
+    if constant:  # I(x; y) = 0 exactly: nothing to learn
+        zeros = np.zeros((test.size, latent_dim))
+        history = {"train_loss": [], "val_loss": [], "best_epoch": -1, "epochs_run": 0,
+                   "stopped": "constant", "constant": constant, "seconds": 0.0}
+        return LMIResult(mi=0.0, pointwise=np.zeros(test.size), test_index=test, zx=zeros,
+                         zy=zeros.copy(), history=history, seconds=time.perf_counter() - t0)
+    tx = torch.from_numpy(sx).to(dev)
+    ty = torch.from_numpy(sy).to(dev)
     train_idx = torch.from_numpy(train).to(dev)
     val_idx = torch.from_numpy(val).to(dev)
 
@@ -159,6 +183,12 @@ def lmi(
             idx = torch.from_numpy(test).to(dev)
             zx = net["enc_x"](tx[idx]).double().cpu().numpy()
             zy = net["enc_y"](ty[idx]).double().cpu().numpy()
-    values = ksg(zx, zy, k, pointwise=True, seed=seed)
+    note = ("Tied inputs, or an encoder that maps many samples to one point, give tied "
+            "latents. ")
+    values = _ksg(prepare("zx", zx, None, standardize=True),
+                  prepare("zy", zy, zx.shape[0], standardize=True), k, pointwise=True,
+                  jitter=1e-10, seed=seed, knn=_resolve_knn("auto"), threads=0,
+                  who="lmi (KSG on the held-out latents)", names=("zx", "zy"),
+                  warn_y=not _y_is_labels, note=note)
     return LMIResult(mi=float(np.mean(values)), pointwise=values, test_index=test, zx=zx, zy=zy,
                      history=history, seconds=time.perf_counter() - t0)
