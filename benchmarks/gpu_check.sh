@@ -142,6 +142,11 @@ EOF
 fi
 
 # ------------------------------------------------------------------------------- run
+if ! command -v nvcc >/dev/null && [ -z "${CUDACXX:-}" ]; then
+  for n in /usr/local/cuda/bin/nvcc /usr/local/cuda-*/bin/nvcc; do
+    [ -x "$n" ] && { export CUDACXX=$n; break; }
+  done
+fi
 LOGDIR=${OUT:-}
 BUILD_LOG=${LOGDIR:+$LOGDIR/build.log}
 BUILD_LOG=${BUILD_LOG:-$(mktemp)}
