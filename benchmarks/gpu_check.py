@@ -594,6 +594,8 @@ def child_model(p):
     import torch
 
     placed = _placeholder_scanpy(force=p["quick"])
+    if p["quick"]:  # a smoke test on a shared machine: oversubscribed OpenMP spins for seconds
+        torch.set_num_threads(1)
     for name in p["models"]:
         t0 = time.perf_counter()
         try:
