@@ -552,48 +552,14 @@ def nb_counts(cells: int, genes: int, seed: int):
     mu = base * types[label] * size * 2.0
     theta = 5.0
     X = rng.negative_binomial(theta, theta / (theta + mu)).astype(np.float32)
-    X[0] = 1  # every gene expressed: the models keep all genes, no HVG step (no scanpy)
+    X[0] = 1  # every gene expressed: the models keep all genes, no HVG step, so scanpy is never imported
     return sp.csr_matrix(X)
-
-
-def _placeholder_scanpy(force: bool = False) -> list[str]:
-    """Where anndata / scanpy are not installed (the offline GPU machine), or with ``force``
-    (--quick: importing scanpy takes seconds), empty stand-ins.
-
-    The VAE and the transformer keep every gene here (n_top_genes >= the genes), so
-    select_hvg returns before it uses scanpy, but it imports anndata and scanpy first. Any
-    use of a stand-in raises, so nothing can silently change what the models compute."""
-    import importlib.util
-    import types
-
-    placed = []
-    for name in ("anndata", "scanpy"):
-        if force or importlib.util.find_spec(name) is None:
-            mod = types.ModuleType(name)
-            if name == "anndata":  # is_anndata() asks isinstance(x, anndata.AnnData): no
-
-                class AnnData:  # noqa: D401  (no object is one; constructing it raises)
-                    def __init__(self, *a, **k):
-                        raise ImportError("gpu_check: anndata is a stand-in module here")
-
-                mod.AnnData = AnnData
-
-            def missing(attr, name=name):
-                if attr.startswith("__"):  # module protocol (__file__, __path__, ...)
-                    raise AttributeError(attr)
-                raise ImportError(f"gpu_check: {name} is a stand-in module here (no {attr})")
-
-            mod.__getattr__ = missing
-            sys.modules[name] = mod
-            placed.append(name)
-    return placed
 
 
 def child_model(p):
     """Each model of p['models'], fitted once per entry of p['devices']: one RESULT each."""
     import torch
 
-    placed = _placeholder_scanpy(force=p["quick"])
     if p["quick"]:  # a smoke test on a shared machine: oversubscribed OpenMP spins for seconds
         torch.set_num_threads(1)
     for name in p["models"]:
@@ -603,7 +569,7 @@ def child_model(p):
         except Exception as e:  # noqa: BLE001
             emit("RESULT", {"model": name, "error": reason(e)})
             continue
-        emit("RESULT", {"model": name, "what": what, "runs": runs, "placeholders": placed,
+        emit("RESULT", {"model": name, "what": what, "runs": runs,
                         "threads": torch.get_num_threads(),
                         "seconds": time.perf_counter() - t0})
 
@@ -875,8 +841,6 @@ class Run:
                        f"CPU); seeded CUDA rerun {again}")
         else:
             gpu_txt = f"{NO_GPU}; seeded CPU rerun {again}"
-        if r.get("placeholders"):
-            gpu_txt += f" (stand-ins for {', '.join(r['placeholders'])})"
         self.add("torch", f"{r['model']}: {r['what']}", cpu_txt, gpu_txt,
                  "ok" if repeat else "FAIL: a seeded run does not repeat")
 

@@ -22,10 +22,8 @@ MIN_LOESS_POINTS = 3
 
 def select_hvg(X: sp.csr_matrix, n_top_genes: int) -> np.ndarray:
     """Sorted column indices of the ``n_top_genes`` most variable genes among those with a
-    nonzero count (all of those if fewer; stored zeros do not count as expressed)."""
-    import anndata as ad
-    import scanpy as sc
-
+    nonzero count (all of those if fewer; stored zeros do not count as expressed). scanpy is
+    imported only when there is something to select."""
     n_genes = X.shape[1]
     expressed = np.flatnonzero(np.asarray((X > 0).sum(axis=0)).ravel() > 0)
     if expressed.size == 0:
@@ -33,6 +31,9 @@ def select_hvg(X: sp.csr_matrix, n_top_genes: int) -> np.ndarray:
                          f"({n_genes} genes): there are no genes to select")
     if expressed.size <= n_top_genes:
         return expressed.astype(np.int64)
+    import anndata as ad
+    import scanpy as sc
+
     sub = sp.csr_matrix(X[:, expressed])
     # seurat_v3 fits a loess of log variance on log mean (span 0.3) over the genes that vary.
     # At very low depth many genes share the same few mean values and skmisc's loess can turn
