@@ -38,6 +38,9 @@ PURPOSES: dict[str, str] = {
     "bootstrap": "laws: bootstrap resamples of a fit",
     "band": "laws: parameter draws of a confidence band",
     "plan": "laws: parameter draws of a budget plan's uncertainty",
+    "halves": "MI uncertainty: the random halves of the samples (replicate index as block)",
+    "null": "MI null: the shuffled pairings of x and y (shuffle index as block)",
+    "folds": "MI linear probe: the cross-validation folds",
 }
 
 
