@@ -16,7 +16,10 @@ from __future__ import annotations
 from .discrete import mi_discrete, one_hot
 from .ksg import ksg, kth_neighbor_distance
 from ._ties import TIES_FRACTION, TiesWarning
+from .estimate import METHODS, WithinNullWarning, compare, default_method, estimate
 from .lmi import LMIResult, lmi
+from .result import HeldOutFit, MIEstimate
 
-__all__ = ["LMIResult", "TIES_FRACTION", "TiesWarning", "ksg", "kth_neighbor_distance", "lmi",
-           "mi_discrete", "one_hot"]
+__all__ = ["HeldOutFit", "LMIResult", "METHODS", "MIEstimate", "TIES_FRACTION", "TiesWarning",
+           "WithinNullWarning", "compare", "default_method", "estimate", "ksg",
+           "kth_neighbor_distance", "lmi", "mi_discrete", "one_hot"]
