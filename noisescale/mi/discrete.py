@@ -23,6 +23,7 @@ from .._internal.checks import check_seed, check_threads
 from . import _ties as ties
 from ._samples import check_jitter, check_k, jitter_
 from ._ties import is_constant
+from .result import MIEstimate
 from .ksg import LN2, KnnBackend, _resolve_knn, kth_neighbor_distance, prepare
 
 
@@ -56,8 +57,13 @@ def mi_discrete(
     seed: int = 0,
     knn: KnnBackend = "auto",
     threads: int | None = None,
+    uncertainty: bool = False,
+    null: bool = False,
+    resamples: int = 10,
+    shuffles: int = 3,
+    refit: bool = True,
     **lmi_kwargs,
-) -> float | np.ndarray:
+) -> float | np.ndarray | MIEstimate:
     """MI in bits between samples ``x`` (N, d) and categorical ``labels`` (N,).
 
     ``method="ross"`` (default) is Ross's estimator. Labels of a single sample carry no
@@ -68,6 +74,10 @@ def mi_discrete(
     ``method="lmi"`` one-hot encodes the labels and returns :func:`noisescale.mi.lmi`'s estimate
     (``pointwise``: its values on the held-out samples); ``lmi_kwargs`` go to it.
 
+    ``uncertainty``/``null`` opt in to a standard error, 95 % interval and shuffled-labels null
+    (``resamples`` half-samples, ``shuffles`` shuffles; ``refit`` for ``"lmi"``): the result is
+    then an :class:`~noisescale.mi.MIEstimate` (see :func:`noisescale.mi.estimate`).
+
     Degenerate inputs: if all rows of x are equal (exactly, after standardization) or all
     labels are the same, the MI is exactly 0 and both methods return 0.0 (pointwise: zeros,
     for every sample with ``"ross"``, for the held-out ones with ``"lmi"``); with
@@ -76,6 +86,19 @@ def mi_discrete(
     with another sample, a :class:`~noisescale.mi.TiesWarning` says so (ties among the labels
     are what labels are, and are never warned about).
     """
+    if uncertainty or null:
+        if pointwise:
+            raise ValueError("pointwise values have no uncertainty: use pointwise=False with "
+                             "uncertainty or null")
+        from .estimate import estimate
+
+        options = dict(lmi_kwargs) if method == "lmi" else {
+            "standardize": standardize, "jitter": jitter, "knn": knn, **lmi_kwargs}
+        if method not in ("ross", "lmi"):
+            raise ValueError(f"method must be 'ross' or 'lmi', got {method!r}")
+        return estimate(x, labels, method, labels=True, k=k, uncertainty=uncertainty,
+                        null=null, resamples=resamples, shuffles=shuffles, refit=refit,
+                        seed=seed, threads=threads if method == "ross" else None, **options)
     if method == "lmi":
         from .lmi import lmi
 

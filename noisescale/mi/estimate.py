@@ -286,7 +286,7 @@ def estimate(
     if result.within_null:
         result = replace(result, flags=(*result.flags, "within_null"))
         warnings.warn(f"{method}: the estimate {mi:.4g} bits is not above its null's upper edge "
-                      f"{result.null_hi:.4g} bits (null {nl:.4g} ± {max(nsd, se):.3g} over "
+                      f"{result.null_hi:.4g} bits (null {nl:.4g} bits, the mean over "
                       f"{shuffles} shuffled pairings): it cannot be told apart from "
                       f"independence with {n} samples", WithinNullWarning,
                       stacklevel=ties._external_stacklevel())

@@ -25,6 +25,7 @@ from .._internal.devices import resolve_device
 from . import _ties as ties
 from ._samples import as_samples, check_jitter, check_k, jitter_, standardize_
 from ._ties import is_constant
+from .result import MIEstimate
 
 KnnBackend = Literal["auto", "tree", "faiss"]
 
@@ -54,7 +55,11 @@ def ksg(
     seed: int = 0,
     knn: KnnBackend = "auto",
     threads: int | None = None,
-) -> float | np.ndarray:
+    uncertainty: bool = False,
+    null: bool = False,
+    resamples: int = 10,
+    shuffles: int = 3,
+) -> float | np.ndarray | MIEstimate:
     """Mutual information I(x; y) in bits by KSG (algorithm 1), with exact neighbour searches.
 
     Parameters
@@ -83,6 +88,10 @@ def ksg(
         exactly in float64) or ``"auto"`` (FAISS on a GPU, else the tree). Same result.
     threads
         OpenMP threads of the C++ searches (default: OMP_NUM_THREADS or all cores).
+    uncertainty, null, resamples, shuffles
+        Opt in to a standard error and 95 % interval (half-sampling with ``resamples``
+        replicates) and a null (``shuffles`` shuffled pairings): the result is then an
+        :class:`~noisescale.mi.MIEstimate` (see :func:`noisescale.mi.estimate`), not a float.
 
     Degenerate inputs
     -----------------
@@ -94,6 +103,15 @@ def ksg(
     that of the discrete values (for a discrete y with a continuous x it equals Ross's
     estimator, :func:`~noisescale.mi.mi_discrete`), with its own finite-sample bias.
     """
+    if uncertainty or null:
+        if pointwise:
+            raise ValueError("pointwise values have no uncertainty: use pointwise=False with "
+                             "uncertainty or null")
+        from .estimate import estimate
+
+        return estimate(x, y, "ksg", k=k, uncertainty=uncertainty, null=null,
+                        resamples=resamples, shuffles=shuffles, seed=seed, threads=threads,
+                        standardize=standardize, jitter=jitter, knn=knn)
     seed = check_seed(seed)
     xs = prepare("x", x, None, standardize=standardize)
     n = xs.shape[0]

@@ -17,8 +17,9 @@ bounds are lower bounds; see benchmarks/bench_mi_calibration.py for how far).
 **Null: shuffled pairings.** The same estimator on ``shuffles`` seeded permutations of the
 pairing (``"null"`` stream: y's rows permuted against x's), which destroys the dependence and
 keeps both marginals: ``null`` is their mean and ``null_sd`` their spread; an estimate not above
-``null + 1.96·max(null_sd, se)`` cannot be told apart from independence
-(:attr:`~noisescale.mi.MIEstimate.within_null`).
+the null's 95 % upper edge (a prediction bound for one more shuffle, Student's t over the few
+shuffles, or ``null + 1.96·se`` if wider: :attr:`~noisescale.mi.MIEstimate.null_hi`) cannot
+be told apart from independence (:attr:`~noisescale.mi.MIEstimate.within_null`).
 
 Trained estimators either **refit** on every half and every shuffle (exact: the training's own
 variance is included; costs 2·resamples + shuffles trainings) or, with ``refit=False``, keep the

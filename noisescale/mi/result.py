@@ -19,7 +19,7 @@ import numpy as np
 
 #: Flags an estimate can carry (``MIEstimate.flags``, the sweep's ``mi_flags`` column).
 FLAGS = {
-    "within_null": "the estimate is not above its null's 95 % upper edge (null + 1.96 spread): "
+    "within_null": "the estimate is not above its null's 95 % upper edge (MIEstimate.null_hi): "
                    "it cannot be told apart from independence",
     "ties": "more than half of the samples share their exact point with another sample "
             "(a TiesWarning was raised): the estimate is that of discrete values",
@@ -75,12 +75,21 @@ class MIEstimate:
 
     @property
     def null_hi(self) -> float:
-        """The null's 95 % upper edge: ``null + 1.96 · spread``, the spread being the larger of
-        ``null_sd`` and ``se`` (either may be NaN; NaN when there is no null)."""
+        """The null's 95 % upper edge: the larger of the 95 % prediction bound of one more
+        shuffled estimate, ``null + t(S−1) · sqrt(1 + 1/S) · null_sd`` over S shuffles (S ≥ 2),
+        and ``null + 1.96 · se``; NaN when there is no null."""
         if math.isnan(self.null):
             return math.nan
-        spreads = [s for s in (self.null_sd, self.se) if not math.isnan(s)]
-        return self.null + 1.96 * (max(spreads) if spreads else 0.0)
+        edges = [0.0]
+        s = len(self.null_values)
+        if s >= 2 and not math.isnan(self.null_sd):
+            from scipy.stats import t as student_t
+
+            edges.append(float(student_t.ppf(0.975, s - 1)) * math.sqrt(1 + 1 / s)
+                         * self.null_sd)
+        if not math.isnan(self.se):
+            edges.append(1.96 * self.se)
+        return self.null + max(edges)
 
     @property
     def within_null(self) -> bool:
