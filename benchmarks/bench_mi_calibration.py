@@ -1,0 +1,354 @@
+#!/usr/bin/env python
+"""MI calibration benchmark: every noisescale estimator (and benchmark-mi's, if installed) on
+tasks with an exactly known MI (noisescale.simulate.mi_tasks, "Beyond Normal" style).
+
+For each task, N and seed the task is sampled once and every estimator runs on the same
+samples. noisescale's estimators run through noisescale.mi.estimate with uncertainty=True and
+null=True (half-sample standard error, 95 % interval, shuffled-pairing null); trained ones
+(lmi, infonce, mine, probe) with refit=False by default: the networks are trained once on the
+samples and only their held-out evaluation is resampled, so their interval leaves out the
+training's own variance (--refit adds "lmi+refit", refit=True, on a subset). Methods of
+noisescale.mi.METHODS that do not import yet are skipped with a note. benchmark-mi (bmi; in a
+separate venv, see benchmarks/README.md) adds its KSG, CCA, MINE, InfoNCE, NWJ and
+Donsker-Varadhan with their defaults (bmi reports nats; converted to bits here), with a
+one-shuffle null for its KSG and CCA.
+
+Prints, per task: mean error (estimate - truth, bits) ± sd over seeds, the 95 % interval's
+coverage of the truth, mean reported se, mean null, seconds; then a summary: best noisescale vs
+best bmi estimator per task, the default rule's pick and its distance to the best, calibration
+(coverage where |mean error| < 2 se, the bias where not) and the null on independent data.
+
+    python benchmarks/bench_mi_calibration.py --quick                 # smoke run, ~3 min
+    python benchmarks/bench_mi_calibration.py --csv calib.csv         # full: hours on 2 cores
+    python benchmarks/bench_mi_calibration.py --tasks student --n 10000 --seeds 3
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import math
+import platform
+import sys
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from noisescale import build_info
+from noisescale.mi import default_method, estimate
+from noisescale.mi.estimate import METHODS, TRAINED
+from noisescale.simulate.mi_tasks import tasks as all_tasks
+
+LN2 = math.log(2.0)
+#: Where each noisescale method lives: it is benchmarked only if this imports.
+MODULES = {"ksg": "noisescale.mi.ksg", "lmi": "noisescale.mi.lmi",
+           "infonce": "noisescale.mi.neural", "mine": "noisescale.mi.neural",
+           "cca": "noisescale.mi.gaussian", "probe": "noisescale.mi.probe"}
+BMI_NAMES = ("bmi-ksg", "bmi-cca", "bmi-mine", "bmi-infonce", "bmi-nwj", "bmi-dv")
+REFIT_TASKS = ("normal-sparse-5x5", "student-dof2-2x2")
+
+
+def available_methods(wanted: list[str] | None) -> list[str]:
+    methods = [m for m in METHODS if m != "ross"]  # ross needs labels: no task has them
+    if wanted:
+        methods = [m for m in methods if m in wanted]
+    out = []
+    for m in methods:
+        try:
+            importlib.import_module(MODULES[m])
+            if m in TRAINED:
+                importlib.import_module("torch")
+        except (ImportError, ModuleNotFoundError) as e:
+            print(f"  note: skipping noisescale {m!r}: {type(e).__name__}: {e}")
+            continue
+        out.append(m)
+    return out
+
+
+def bmi_factories(steps: int | None, wanted: list[str] | None):
+    """{name: (factory(seed) -> estimator, has a cheap null)}, or {} without bmi."""
+    try:
+        import bmi  # noqa: F401
+        from bmi.estimators import (CCAMutualInformationEstimator, DonskerVaradhanEstimator,
+                                    InfoNCEEstimator, KSGEnsembleFirstEstimator,
+                                    MINEEstimator, NWJEstimator)
+    except Exception as e:  # noqa: BLE001 - jax/bmi can fail in many ways
+        print(f"  note: benchmark-mi (bmi) not available: {type(e).__name__}: {e}")
+        return {}
+    neural = {} if steps is None else {"max_n_steps": steps}
+    table = {
+        "bmi-ksg": (lambda s: KSGEnsembleFirstEstimator(), True),
+        "bmi-cca": (lambda s: CCAMutualInformationEstimator(), True),
+        "bmi-mine": (lambda s: MINEEstimator(verbose=False, seed=s, **neural), False),
+        "bmi-infonce": (lambda s: InfoNCEEstimator(verbose=False, seed=s, **neural), False),
+        "bmi-nwj": (lambda s: NWJEstimator(verbose=False, seed=s, **neural), False),
+        "bmi-dv": (lambda s: DonskerVaradhanEstimator(verbose=False, seed=s, **neural), False),
+    }
+    if wanted:
+        table = {k: v for k, v in table.items() if k in wanted or k[4:] in wanted}
+    return table
+
+
+def run_noisescale(method, x, y, seed, args, refit, resamples):
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # WithinNullWarning is expected on independent data
+        r = estimate(x, y, method, uncertainty=True, null=True, resamples=resamples,
+                     shuffles=args.shuffles, refit=refit, seed=seed, threads=args.threads,
+                     **args.method_options.get(method, {}))
+    return {"mi": r.mi, "se": r.se, "lo": r.lo, "hi": r.hi, "null": r.null,
+            "null_sd": r.null_sd, "within_null": r.within_null, "flags": ";".join(r.flags),
+            "seconds": time.perf_counter() - t0}
+
+
+def run_bmi(factory, cheap_null, x, y, seed):
+    t0 = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        mi = float(factory(seed).estimate(x, y)) / LN2
+        seconds = time.perf_counter() - t0
+        null = math.nan
+        if cheap_null:
+            perm = np.random.default_rng(seed).permutation(len(y))
+            null = float(factory(seed).estimate(x, y[perm])) / LN2
+    return {"mi": mi, "se": math.nan, "lo": math.nan, "hi": math.nan, "null": null,
+            "null_sd": math.nan, "within_null": math.nan, "flags": "", "seconds": seconds}
+
+
+def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
+    ok = runs[runs["error_msg"] == ""].copy()
+    ok["err"] = ok["mi"] - ok["truth"]
+    ok["covered"] = np.where(ok["lo"].isna(), np.nan,
+                             ((ok["lo"] <= ok["truth"]) & (ok["truth"] <= ok["hi"])).astype(float))
+    g = ok.groupby(["task", "n", "estimator"], sort=False)
+    table = g.agg(source=("source", "first"), family=("family", "first"),
+                  dim_x=("dim_x", "first"), dim_y=("dim_y", "first"), truth=("truth", "first"),
+                  mean_mi=("mi", "mean"), mean_error=("err", "mean"), sd_error=("err", "std"),
+                  coverage=("covered", "mean"), mean_se=("se", "mean"),
+                  mean_null=("null", "mean"), mean_null_sd=("null_sd", "mean"),
+                  within_null=("within_null", "mean"), seconds=("seconds", "mean"),
+                  seeds=("seed", "count")).reset_index()
+    failed = runs[runs["error_msg"] != ""].groupby(["task", "n", "estimator"]).size()
+    table["failed"] = [int(failed.get((t, n, e), 0)) for t, n, e in
+                       zip(table["task"], table["n"], table["estimator"])]
+    return table
+
+
+def fmt(v, spec="+.3f", na="-"):
+    return na if v is None or (isinstance(v, float) and math.isnan(v)) else format(v, spec)
+
+
+def print_task(task, table: pd.DataFrame) -> None:
+    print(f"\n== {task.name}: {task.dim_x} x {task.dim_y}, truth {task.mi:.3f} bits "
+          f"({task.description})")
+    print(f"{'N':>7} {'estimator':<12} {'error (bits)':>17} {'cov95':>6} {'se':>6} "
+          f"{'null':>7} {'seconds':>8}")
+    for _, r in table[table["task"] == task.name].iterrows():
+        err = f"{fmt(r.mean_error)} ± {fmt(r.sd_error, '.3f')}"
+        fail = f"  ({r.failed} failed)" if r.failed else ""
+        print(f"{r.n:>7,} {r.estimator:<12} {err:>17} {fmt(r.coverage, '.2f'):>6} "
+              f"{fmt(r.mean_se, '.3f'):>6} {fmt(r.mean_null):>7} {r.seconds:8.1f}{fail}")
+
+
+def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
+    by_name = {t.name: t for t in task_list}
+    print("\n# Summary")
+    print("\nBest estimator per task (|mean error|, bits); default = "
+          "default_method('continuous', dx, dy); gap = |err(default)| - |err(best noisescale)|")
+    print(f"{'task':<30} {'N':>7} {'truth':>6} {'best noisescale':>22} {'best bmi':>22} "
+          f"{'default':>16} {'gap':>6}")
+    gaps = []
+    for name in by_name:
+        t = by_name[name]
+        for n in ns:
+            sub = table[(table["task"] == name) & (table["n"] == n)]
+            if sub.empty:
+                continue
+            cells = []
+            for source in ("noisescale", "bmi"):
+                s = sub[sub["source"] == source]
+                if s.empty:
+                    cells.append(("-", math.nan))
+                    continue
+                b = s.loc[s["mean_error"].abs().idxmin()]
+                cells.append((f"{b.estimator} {b.mean_error:+.3f}", b.mean_error))
+            pick = default_method("continuous", t.dim_x, t.dim_y)
+            d = sub[sub["estimator"] == pick]
+            dcell, gap = "-", math.nan
+            if not d.empty and not math.isnan(cells[0][1]):
+                dcell = f"{pick} {d.iloc[0].mean_error:+.3f}"
+                gap = abs(d.iloc[0].mean_error) - abs(cells[0][1])
+                if max(t.dim_x, t.dim_y) <= 5 and t.mi > 0:
+                    gaps.append((name, n, gap))
+            print(f"{name:<30} {n:>7,} {t.mi:6.3f} {cells[0][0]:>22} {cells[1][0]:>22} "
+                  f"{dcell:>16} {fmt(gap, '.3f'):>6}")
+    if gaps:
+        g = np.array([v for _, _, v in gaps])
+        worst = gaps[int(np.argmax(g))]
+        print(f"default rule on the {len(gaps)} low-dimensional (dims <= 5) task x N cells: "
+              f"picks the best noisescale estimator in {int(np.sum(g <= 1e-12))}, mean gap "
+              f"{g.mean():.3f} bits, worst {worst[2]:.3f} ({worst[0]}, N={worst[1]:,})")
+
+    ours = [e for e in table.loc[table["source"] == "noisescale", "estimator"].unique()]
+    print("\nCalibration of noisescale's intervals: 'cov' = coverage of the truth by the 95 % "
+          "interval where the estimator is unbiased (|mean error| < 2 x mean se), else its "
+          "bias (mean error, bits)")
+    for n in ns:
+        print(f"N = {n:,}")
+        print(f"  {'task':<30} " + " ".join(f"{e:>12}" for e in ours))
+        for name in by_name:
+            sub = table[(table["task"] == name) & (table["n"] == n)].set_index("estimator")
+            if sub.empty:
+                continue
+            cells = []
+            for e in ours:
+                if e not in sub.index:
+                    cells.append("-")
+                    continue
+                r = sub.loc[e]
+                if r.mean_se > 0 and abs(r.mean_error) < 2 * r.mean_se:
+                    cells.append(f"cov {r.coverage:.2f}")
+                else:
+                    cells.append(f"bias {r.mean_error:+.2f}")
+            print(f"  {name:<30} " + " ".join(f"{c:>12}" for c in cells))
+        unb = table[(table["n"] == n) & (table["source"] == "noisescale")
+                    & (table["mean_error"].abs() < 2 * table["mean_se"])]
+        if not unb.empty:
+            print(f"  where unbiased ({len(unb)} cells): mean coverage {unb['coverage'].mean():.2f}")
+
+    nn = 10_000 if 10_000 in ns else max(ns)
+    ind = table[(table["family"] == "independent") & (table["n"] == nn)]
+    print(f"\nNull on independent data (truth 0), N = {nn:,}"
+          + ("" if nn == 10_000 else " (10,000 not run: the largest N instead)"))
+    print(f"  {'task':<20} {'estimator':<12} {'estimate':>9} {'null':>8} {'null sd':>8} "
+          f"{'within null':>12}")
+    for _, r in ind.iterrows():
+        print(f"  {r.task:<20} {r.estimator:<12} {r.mean_mi:+9.4f} {fmt(r.mean_null, '+8.4f')} "
+              f"{fmt(r.mean_null_sd, '8.4f')} {fmt(r.within_null, '.2f'):>12}")
+
+
+def parse_options(items: list[str]) -> dict[str, dict]:
+    """--option lmi.epochs=40 -> {"lmi": {"epochs": 40}} (values parsed as Python literals)."""
+    import ast
+
+    out: dict[str, dict] = {}
+    for item in items:
+        key, _, value = item.partition("=")
+        method, _, name = key.partition(".")
+        if not name or not value:
+            raise SystemExit(f"--option needs METHOD.NAME=VALUE, got {item!r}")
+        try:
+            parsed = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            parsed = value
+        out.setdefault(method, {})[name] = parsed
+    return out
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--quick", action="store_true",
+                    help="5 tasks, N = 2,000, 2 seeds, LMI capped at 40 epochs, bmi neural "
+                         "estimators at 500 steps: a smoke run")
+    ap.add_argument("--n", type=int, nargs="+", default=None, help="sample sizes (5000 10000)")
+    ap.add_argument("--seeds", type=int, default=None, help="seeds per task and N (5)")
+    ap.add_argument("--methods", nargs="+", default=None,
+                    help="noisescale methods and/or bmi estimators (bmi-ksg, ...) to run")
+    ap.add_argument("--tasks", nargs="+", default=None, help="substrings of task names")
+    ap.add_argument("--refit", action="store_true",
+                    help=f"also LMI with refit=True on {', '.join(REFIT_TASKS)} at the "
+                         "smallest N (--refit-resamples half-samples)")
+    ap.add_argument("--refit-resamples", type=int, default=4)
+    ap.add_argument("--resamples", type=int, default=10)
+    ap.add_argument("--shuffles", type=int, default=3)
+    ap.add_argument("--threads", type=int, default=None)
+    ap.add_argument("--option", action="append", default=[], metavar="METHOD.NAME=VALUE",
+                    help="an option for one noisescale method, e.g. lmi.epochs=100")
+    ap.add_argument("--bmi-steps", type=int, default=None,
+                    help="training steps of bmi's neural estimators (bmi's default 10,000)")
+    ap.add_argument("--no-bmi", action="store_true")
+    ap.add_argument("--csv", type=Path, default=None,
+                    help="write the per-task table here and the per-seed runs to *.runs.csv "
+                         "(rewritten after every task)")
+    args = ap.parse_args()
+    ns = args.n or ([2_000] if args.quick else [5_000, 10_000])
+    n_seeds = args.seeds or (2 if args.quick else 5)
+    args.method_options = parse_options(args.option)
+    if args.quick:
+        args.method_options.setdefault("lmi", {}).setdefault("epochs", 40)
+        if args.bmi_steps is None:
+            args.bmi_steps = 500
+
+    info = build_info()
+    import torch
+
+    print(f"# {platform.processor() or platform.machine()}, {info['openmp_max_threads']} "
+          f"threads, SIMD {info['simd']}, noisescale {info['version']}, torch "
+          f"{torch.__version__} ({torch.get_num_threads()} threads), numpy {np.__version__}, "
+          f"python {platform.python_version()}")
+    task_list = all_tasks(quick=args.quick)
+    if args.tasks:
+        task_list = [t for t in task_list if any(s in t.name for s in args.tasks)]
+    methods = available_methods(args.methods)
+    bmi = {} if args.no_bmi else bmi_factories(args.bmi_steps, args.methods)
+    if bmi:
+        import bmi as bmi_module
+        import jax
+
+        print(f"# benchmark-mi {getattr(bmi_module, '__version__', '?')}, jax {jax.__version__}"
+              f"; bmi neural steps: {args.bmi_steps or 'default (10,000)'}")
+    opts = "; ".join(f"{m}: {o}" for m, o in args.method_options.items()) or "defaults"
+    print(f"# tasks {len(task_list)}, N {ns}, seeds {n_seeds}, noisescale {methods} (trained: "
+          f"refit=False; options {opts}), bmi {list(bmi) or 'none'}; "
+          f"{args.resamples} half-samples, {args.shuffles} shuffles")
+
+    rows: list[dict] = []
+    table = pd.DataFrame()
+    t_start = time.perf_counter()
+    for task in task_list:
+        for n in ns:
+            for seed in range(n_seeds):
+                x, y = task.sample(n, seed)
+                jobs = [(m, "noisescale", False, args.resamples) for m in methods]
+                if args.refit and "lmi" in methods and task.name in REFIT_TASKS and n == min(ns):
+                    jobs.append(("lmi+refit", "noisescale", True, args.refit_resamples))
+                jobs += [(b, "bmi", None, None) for b in bmi]
+                for name, source, refit, resamples in jobs:
+                    base = {"task": task.name, "family": task.family, "dim_x": task.dim_x,
+                            "dim_y": task.dim_y, "truth": task.mi, "n": n, "seed": seed,
+                            "estimator": name, "source": source,
+                            "refit": refit if name.split("+")[0] in TRAINED else None}
+                    try:
+                        if source == "bmi":
+                            res = run_bmi(*bmi[name], x, y, seed)
+                        else:
+                            res = run_noisescale(name.split("+")[0], x, y, seed, args,
+                                                 refit or name not in TRAINED, resamples)
+                        res["error_msg"] = ""
+                    except Exception as e:  # noqa: BLE001 - record and go on
+                        res = {"mi": math.nan, "seconds": math.nan,
+                               "error_msg": f"{type(e).__name__}: {e}"[:300]}
+                        print(f"  ! {task.name} N={n} seed={seed} {name}: {res['error_msg']}",
+                              file=sys.stderr)
+                    rows.append({**base, **res})
+                print(f"  [{time.perf_counter() - t_start:7.0f} s] {task.name} N={n:,} "
+                      f"seed={seed} done", file=sys.stderr, flush=True)
+        runs = pd.DataFrame(rows)
+        table = aggregate(runs)
+        print_task(task, table)
+        sys.stdout.flush()
+        if args.csv:
+            table.to_csv(args.csv, index=False)
+            runs.to_csv(args.csv.with_suffix(".runs.csv"), index=False)
+    if table.empty:
+        print("no results")
+        return
+    summary(table, task_list, ns)
+    print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
