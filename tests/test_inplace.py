@@ -400,8 +400,8 @@ def test_sweep_config_dict_is_left(tmp_path):
         "dataset": {"path": "cells.h5ad", "filter": {"valid": 1}},
         "sweep": {"fractions": [1.0, 0.5], "n_cells": [100, "all"], "seeds": [0]},
         "models": [{"name": "pca", "n_dims": 4}, {"name": "vae", "epochs": 2}],
-        "signals": [{"kind": "continuous", "key": "protein"},
-                    {"kind": "spatial_neighbor", "key": "spatial"}],
+        "signals": [{"kind": "continuous", "key": "protein", "estimator": "ksg"},
+                    {"kind": "spatial_neighbor", "key": "spatial", "estimator": "ksg"}],
         "estimator": {"lmi": {"epochs": 3}},
         "run": {"output": str(tmp_path / "out")},
     }

@@ -344,3 +344,33 @@ def test_plots_render_to_png():
     for fig in figures:
         data = png_bytes(fig)
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 2000
+
+
+def _noisy_results(with_se=True):
+    from noisescale.laws import forms
+
+    rng = np.random.default_rng(0)
+    u = np.geomspace(30, 30_000, 9)
+    rows = []
+    for seed in range(3):
+        for q, ui in enumerate(u):
+            se = 0.02 + 0.2 / np.sqrt(ui / 30)  # shallow depths are noisier
+            mi = float(forms.noise_law(ui, 300.0, 3.0)) + rng.normal(0, se)
+            rows.append(dict(dataset="d", signal="s", model="m", estimator="ksg", n_cells=100,
+                             fraction=1.0 / (q + 1), seed=seed, umis_per_cell=ui, mi=mi,
+                             **({"mi_se": se} if with_se else {})))
+    return pd.DataFrame(rows)
+
+
+def test_fits_weighted_by_the_estimators_standard_errors():
+    from noisescale.laws import fit_results
+
+    fits = fit_results(_noisy_results(), weights="estimate")
+    row = fits[fits["law"] == "noise"].iloc[0]
+    assert row["weights"] == "estimate"
+    assert row["u_bar_lo"] <= 300 <= row["u_bar_hi"] or abs(row["u_bar"] / 300 - 1) < 0.3
+    assert abs(row["I_max"] - 3.0) < 0.2
+    with pytest.raises(ValueError, match="mi_se"):
+        fit_results(_noisy_results(with_se=False), weights="estimate")
+    with pytest.raises(ValueError, match="weights must be one of"):
+        fit_results(_noisy_results(), weights="se")

@@ -43,7 +43,7 @@ def test_interval_covers_a_known_mean_about_95_percent_of_the_time():
     for rep in range(300):
         v = rng.standard_normal(400) + 5.0
         est = float(v.mean())
-        se, _ = resampling.half_sample_se(lambda a, b: float(v[a].mean()), v.size, 10, rep)
+        se, _ = resampling.half_sample_se(lambda a, b, v=v: float(v[a].mean()), v.size, 10, rep)
         lo, hi = resampling.interval(est, se, 10)
         hits += lo <= 5.0 <= hi
     assert 0.90 <= hits / 300 <= 0.99

@@ -49,10 +49,10 @@ def config(path: Path, out: Path, **changes) -> dict:
         "sweep": {"fractions": [1.0, 0.3, 0.1, 0.03], "n_cells": [200, "all"], "seeds": [0, 1]},
         "models": [{"name": "pca", "n_dims": 6, "n_top_genes": 200},
                    {"name": "random_projection", "n_dims": 6, "n_top_genes": 200}],
-        "signals": [{"kind": "categorical", "column": "cell_type"},
-                    {"kind": "continuous", "key": "protein"},
-                    {"kind": "time", "column": "time"},
-                    {"kind": "spatial_neighbor", "key": "spatial", "k": 5}],
+        "signals": [{"kind": "categorical", "column": "cell_type", "estimator": "ross"},
+                    {"kind": "continuous", "key": "protein", "estimator": "ksg"},
+                    {"kind": "time", "column": "time", "estimator": "ksg"},
+                    {"kind": "spatial_neighbor", "key": "spatial", "k": 5, "estimator": "ksg"}],
         "run": {"output": str(out), "workers": 1},
     }
     for key, value in changes.items():
@@ -172,7 +172,7 @@ def test_example_config_is_valid(tmp_path):
     path.write_text(CONFIG_REFERENCE)
     cfg = load_config(path)
     assert cfg.dataset.path == str(tmp_path / "cells.h5ad")
-    assert [m.name for m in cfg.models] == ["pca"] and cfg.signals[0].estimator == "ross"
+    assert [m.name for m in cfg.models] == ["pca"] and cfg.signals[0].estimator == "auto"
     assert Path(cfg.run.output) == tmp_path / "results"
 
 
@@ -191,7 +191,8 @@ def test_clone_pairs_and_grouped_split(dataset, tmp_path):
     from noisescale.sweep.runner import load_dataset
 
     cfg = parse_config(config(dataset, tmp_path / "o", signals=[
-        {"kind": "clone_pairs", "clone_key": "clone", "time_column": "day"}]), base=tmp_path)
+        {"kind": "clone_pairs", "clone_key": "clone", "time_column": "day",
+         "estimator": "ksg"}]), base=tmp_path)
     data = load_dataset(cfg)
     clones = data.adata.obs["clone"].to_numpy()
     assert not set(clones[data.test]) & set(clones[data.pool])  # sisters stay together
@@ -338,7 +339,8 @@ def test_cli_run_fit_report(dataset, tmp_path):
     import tomli_w
 
     cfg = config(dataset, tmp_path / "out", sweep__seeds=[0], sweep__n_cells=["all"],
-                 signals=[{"kind": "categorical", "column": "cell_type", "name": "type <b>"}])
+                 signals=[{"kind": "categorical", "column": "cell_type", "name": "type <b>",
+                           "estimator": "ross"}])
     (tmp_path / "sweep.toml").write_text(tomli_w.dumps(cfg))
     run = _cli("run", "sweep.toml", "--quiet", "--output", "elsewhere", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
@@ -398,14 +400,14 @@ def _real(tmp_path, name: str, signals, **changes):
 
 def test_paul2015_cell_type(tmp_path):
     _, fit = _real(tmp_path, "paul2015_tradeseq.h5ad",
-                   [{"kind": "categorical", "column": "celltype"}],
+                   [{"kind": "categorical", "column": "celltype", "estimator": "ross"}],
                    split={"stratify": "celltype"})
     assert 0.5 < fit["I_max"].iloc[0] < 2.81  # at most log2(7 types)
 
 
 def test_osmfish_spatial_neighbours(tmp_path):
     df, _ = _real(tmp_path, "osmfish_codeluppi2018.h5ad",
-                  [{"kind": "spatial_neighbor", "key": "spatial", "k": 5}],
+                  [{"kind": "spatial_neighbor", "key": "spatial", "k": 5, "estimator": "ksg"}],
                   dataset={"filter": {"Valid": 1}},
                   models=[{"name": "pca", "n_dims": 8, "n_top_genes": 33}])
     assert df["n_test"].iloc[0] == round(0.4 * 4839)
@@ -414,6 +416,6 @@ def test_osmfish_spatial_neighbours(tmp_path):
 def test_larry_clone_pairs(tmp_path):
     df, _ = _real(tmp_path, "larry_cospar_subset.h5ad",
                   [{"kind": "clone_pairs", "clone_key": "X_clone", "time_column": "time_info",
-                    "early": 4, "late": 6}],
+                    "early": 4, "late": 6, "estimator": "ksg"}],
                   split={"test_fraction": 0.5})
     assert (df["n_test"] > 20).all()

@@ -1,7 +1,10 @@
 """The results schema of a sweep and the one way to fit the laws to a results table.
 
 A results table has one row per measurement (a job's MI with one signal):
-:data:`RESULT_COLUMNS`, in order, built with :func:`result_row`. :func:`fit_results` fits the
+:data:`RESULT_COLUMNS`, in order, built with :func:`result_row`; ``estimator`` is the method
+used and :data:`MI_COLUMNS` the estimate's standard error, 95 % interval, null and flags
+(:meth:`noisescale.mi.MIEstimate.as_row`; NaN and "" where not computed, and in tables from
+before they existed). :func:`fit_results` fits the
 noise law over depth for every group and training size, and the cell-number law at every depth
 when a group has three or more training sizes; :func:`curve_fits` gives the fitted curves
 behind a fits table as :class:`~noisescale.laws.LawFit` objects, for figures.
@@ -24,9 +27,13 @@ from .fit import LawFit, fit_cell_law, fit_noise_law, replicate_sigma
 #: Columns of the results table, in order (a job adds one row per signal).
 RESULT_COLUMNS = [
     "dataset", "signal", "model", "estimator", "n_cells", "fraction", "seed",
-    "umis_per_cell", "train_umis_per_cell", "mi", "n_test", "fit_seconds", "embed_seconds",
-    "mi_seconds", "job",
+    "umis_per_cell", "train_umis_per_cell", "mi", "mi_se", "mi_lo", "mi_hi", "mi_null",
+    "mi_null_sd", "mi_flags", "n_test", "fit_seconds", "embed_seconds", "mi_seconds", "job",
 ]
+#: The estimate's uncertainty, null and flags (";"-joined, see noisescale.mi.result.FLAGS).
+MI_COLUMNS = ["mi_se", "mi_lo", "mi_hi", "mi_null", "mi_null_sd", "mi_flags"]
+#: The fit weights of :func:`fit_results`.
+WEIGHTS = ("none", "replicates", "estimate")
 #: Columns that differ between runs of the same job (wall times).
 TIMING_COLUMNS = ["fit_seconds", "embed_seconds", "mi_seconds"]
 
@@ -49,7 +56,7 @@ def result_row(**values: Any) -> dict[str, Any]:
 def results_table(rows: Sequence[dict[str, Any]]) -> pd.DataFrame:
     """Rows as a results table in the stable order (dataset, signal, model, n_cells, seed,
     then decreasing fraction)."""
-    df = pd.DataFrame(list(rows), columns=RESULT_COLUMNS)
+    df = with_mi_columns(pd.DataFrame(list(rows), columns=RESULT_COLUMNS))
     order = ["dataset", "signal", "model", "n_cells", "seed", "fraction"]
     return df.sort_values(order, ascending=[True] * 5 + [False],
                           kind="stable").reset_index(drop=True)
@@ -74,6 +81,22 @@ def read_results(path: str | os.PathLike) -> pd.DataFrame:
     missing = [c for c in ("umis_per_cell", "mi") if c not in df.columns]
     if missing:
         raise ValueError(f"{p} is not a results table: it has no column(s) {missing}")
+    return with_mi_columns(df)
+
+
+def with_mi_columns(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with every :data:`MI_COLUMNS` column (missing ones, e.g. in tables written
+    before they existed, after ``mi``: NaN, and "" for ``mi_flags``); a copy when changed."""
+    missing = [c for c in MI_COLUMNS if c not in df.columns]
+    empty_flags = "mi_flags" in df.columns and bool(df["mi_flags"].isna().any())
+    if not missing and not empty_flags:
+        return df
+    df = df.copy()
+    at = df.columns.get_loc("mi") + 1 if "mi" in df.columns else len(df.columns)
+    for c in missing:
+        df.insert(at, c, "" if c == "mi_flags" else np.nan)
+        at += 1
+    df["mi_flags"] = df["mi_flags"].fillna("").astype(str)
     return df
 
 
@@ -89,7 +112,11 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     ``n_cells``. ``law == "cells"``: MI against ``n_cells`` for each group and thinning
     ``fraction`` (its mean ``umis_per_cell`` alongside), only for groups with at least three
     distinct ``n_cells``. ``bootstrap`` refits resample whole seeds when a curve has several,
-    points otherwise. Fits are unweighted unless ``weights="replicates"``: weights from the
+    points otherwise. ``weights="estimate"`` weights each point by the estimator's own
+    standard error (the ``mi_se`` column of a sweep run with uncertainty on; an estimate with
+    se 0, e.g. an exact 0 for a constant embedding, is floored at a tenth of the table's median
+    positive se; a finite MI without an se is an error). Fits are unweighted unless
+    ``weights="replicates"``: weights from the
     spread over seeds at each point, which needs many seeds (with 3 to 5 the 95 % intervals
     hold the truth in only 60-90 % of simulated sweeps, against ~95 % unweighted). Columns
     not applying to a law are NaN; a curve that cannot be fitted has the flag ``failed`` and
@@ -101,11 +128,14 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     ``negative_mi`` and ``dropped_nan`` are informative (see :mod:`noisescale.laws.fit`).
     """
     by = check_results(results, by)
-    if weights not in ("none", "replicates"):
-        raise ValueError(f"weights must be 'none' or 'replicates', got {weights!r}")
+    if weights not in WEIGHTS:
+        raise ValueError(f"weights must be one of {list(WEIGHTS)}, got {weights!r}")
     bootstrap = check_int("bootstrap", bootstrap, 0)
     with np.errstate(all="ignore"):  # intervals of poorly determined fits overflow to inf
-        return _fit(prepare_results(results, by), by, bootstrap, seed, weights == "replicates")
+        df = prepare_results(results, by)
+        if weights == "estimate":
+            df = _estimate_sigma(df)
+        return _fit(df, by, bootstrap, seed, weights)
 
 
 def check_results(results: pd.DataFrame, by: Sequence[str]) -> list[str]:
@@ -155,8 +185,30 @@ def prepare_results(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df
 
 
+def _estimate_sigma(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with ``_sigma_estimate``: ``mi_se`` floored at a tenth of its median positive
+    value, for ``weights="estimate"``."""
+    if "mi_se" not in df.columns:
+        raise ValueError("weights='estimate' needs an mi_se column (a sweep run with "
+                         "[estimator] uncertainty = true)")
+    se = pd.to_numeric(df["mi_se"], errors="coerce").to_numpy(float)
+    missing = np.isfinite(df["mi"].to_numpy(float)) & ~np.isfinite(se)
+    if missing.any():
+        raise ValueError(f"weights='estimate': {int(missing.sum())} of {len(df)} rows have an MI "
+                         "but no finite mi_se (rerun with uncertainty, or use weights='none')")
+    positive = se[np.isfinite(se) & (se > 0)]
+    if positive.size == 0:
+        raise ValueError("weights='estimate': no row has a positive mi_se")
+    df["_sigma_estimate"] = np.maximum(se, 0.1 * float(np.median(positive)))
+    return df
+
+
+def _sigma_column(weights: str, law: str) -> str | None:
+    return {"replicates": f"_sigma_{law}", "estimate": "_sigma_estimate"}.get(weights)
+
+
 def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
-         weighted: bool) -> pd.DataFrame:
+         weights: str) -> pd.DataFrame:
     parts = []
     n_sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
     for law, key, x, sub in (("noise", "n_cells", "umis_per_cell", df),
@@ -165,16 +217,17 @@ def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
             continue
         keys = [*by, key]
         table = fit_table(sub, by=keys, x=x, law=law,
-                               sigma=f"_sigma_{law}" if weighted else None,
+                               sigma=_sigma_column(weights, law),
                                replicate=f"_rep_{law}", bootstrap=bootstrap, seed=seed)
         agg = {"n_seeds": ("seed", "nunique"),
-               "weighted": (f"_weighted_{law}", "any" if weighted else lambda s: False)}
+               "weighted": (f"_weighted_{law}", "any" if weights == "replicates"
+                            else lambda s: weights == "estimate")}
         if law == "cells":
             agg["umis_per_cell"] = ("umis_per_cell", "mean")
         if "estimator" in df.columns and "estimator" not in by:
             agg["estimator"] = ("estimator", lambda s: ",".join(sorted(map(str, s.unique()))))
         meta = sub.groupby(keys, dropna=False, observed=True).agg(**agg).reset_index()
-        meta["weights"] = np.where(meta.pop("weighted"), "replicates", "none")
+        meta["weights"] = np.where(meta.pop("weighted"), weights, "none")
         parts.append(table.merge(meta, on=keys, how="left"))
     out = pd.concat(parts, ignore_index=True)
     for c in ("fraction", "umis_per_cell"):
@@ -202,10 +255,13 @@ def curve_fits(df: pd.DataFrame, fits: pd.DataFrame, keys: list[str],
     (cells)."""
     fitter, x = ((fit_noise_law, "umis_per_cell") if law == "noise"
                  else (fit_cell_law, "n_cells"))
-    weighted = {group_key(r[keys]): r["weights"] == "replicates" for _, r in fits.iterrows()}
+    if (fits["weights"] == "estimate").any() and "_sigma_estimate" not in df.columns:
+        df = _estimate_sigma(df.copy())
+    weighted = {group_key(r[keys]): r["weights"] for _, r in fits.iterrows()}
     out: dict[tuple, LawFit | None] = {}
     for key, g in df.groupby(keys, dropna=False, observed=True):
-        sigma = g[f"_sigma_{law}"].to_numpy() if weighted.get(group_key(key)) else None
+        column = _sigma_column(weighted.get(group_key(key), "none"), law)
+        sigma = g[column].to_numpy() if column else None
         try:
             out[group_key(key)] = fitter(g[x].to_numpy(float), g["mi"].to_numpy(), sigma=sigma)
         except (ValueError, RuntimeError):

@@ -245,12 +245,29 @@ class _Page:
                          _e(r.get("n_seeds", "")), badge, _flags(r)])
             classes.append(cls)
         n_ok, n_w = int(t["reliable"].sum()), int((t["weights"] == "replicates").sum())
+        n_e = int((t["weights"] == "estimate").sum())
         weights = (f"{n_w} fits are weighted by the spread over seeds" if n_w
+                   else f"{n_e} fits are weighted by the estimators' standard errors" if n_e
                    else "Fits are unweighted least squares")
         lead = (f"<p>{n_ok} of {len(t)} noise-law fits are reliable. ū is the depth at which "
                 "a representation holds I_max minus at most half a bit; u90 reaches 90 % of "
-                f"I_max. {weights}; intervals are 95 % t-intervals.</p>")
+                f"I_max. {weights}; intervals are 95 % t-intervals.</p>") + self.estimates()
         return lead + _table(header, rows, classes) + _glossary(t) + self.parameters()
+
+    def estimates(self) -> str:
+        """Which estimators made the MI measurements, and how many sit within their null."""
+        df = self.df
+        parts = []
+        if "estimator" in df:
+            used = ", ".join(f"{_e(m)} ({int(c)})" for m, c in
+                             df["estimator"].astype(str).value_counts().sort_index().items())
+            parts.append(f"MI estimators (measurements): {used}.")
+        if "mi_flags" in df and "mi_null" in df and df["mi_null"].notna().any():
+            within = int(df["mi_flags"].fillna("").astype(str).str.contains("within_null").sum())
+            parts.append(f"{within} of {len(df)} estimates are not above their null's 95 % "
+                         "upper edge (dashed lines in the curves: shuffled pairings); error bars "
+                         "combine the spread over seeds with the estimators' standard errors.")
+        return f"<p>{' '.join(parts)}</p>" if parts else ""
 
     def parameters(self) -> str:
         figs = []

@@ -28,7 +28,21 @@ def _groups(df: pd.DataFrame, by: Sequence[str]):
 
 
 def _summary(g: pd.DataFrame, x: str, y: str) -> pd.DataFrame:
-    return g.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
+    """Mean, spread and count of ``y`` at each ``x``; ``err``: the error bar, the spread over
+    replicates combined with the estimator's own standard error where the table has ``mi_se``
+    (sqrt(std² + mean se²): the spread of one measurement), and ``null_hi``: the null's
+    upper edge (mean mi_null + 1.96 · mean mi_null_sd) where the table has a null."""
+    s = g.groupby(x)[y].agg(["mean", "std", "count"]).reset_index()
+    err = s["std"].fillna(0).to_numpy()
+    if y == "mi" and "mi_se" in g and g["mi_se"].notna().any():
+        se2 = g.assign(_se2=pd.to_numeric(g["mi_se"], errors="coerce") ** 2).groupby(x)["_se2"]
+        err = np.sqrt(err ** 2 + se2.mean().fillna(0).to_numpy())
+    s["err"] = err
+    s["null_hi"] = np.nan
+    if y == "mi" and "mi_null" in g and g["mi_null"].notna().any():
+        null = g.groupby(x)[["mi_null", "mi_null_sd"]].mean()
+        s["null_hi"] = (null["mi_null"] + 1.96 * null["mi_null_sd"].fillna(0)).to_numpy()
+    return s
 
 
 def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_per_cell",
@@ -36,7 +50,9 @@ def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_p
                    fits: dict[str, LawFit | None] | None = None,
                    title: str | None = None) -> Figure:
     """MI against depth (log scale; or cell number with ``law="cells"``), one colour per
-    group: mean and standard deviation over replicates, and for each group in ``fits``
+    group: mean and error bar (the spread over replicates, combined with the estimator's
+    standard error where the table has ``mi_se``), the null's upper edge as a dashed line where
+    it has ``mi_null``, and for each group in ``fits``
     (``{group label: LawFit}``, e.g. from :func:`noisescale.laws.fit_noise_law`) the fitted
     law with its ``level`` confidence band. Groups without a fit (or with None) are drawn as
     points only: this function fits nothing."""
@@ -47,8 +63,10 @@ def scaling_curves(df: pd.DataFrame, by: Sequence[str] = (), *, x: str = "umis_p
     groups = _groups(df, by)
     for (label, g), color in zip(groups, _colors(len(groups))):
         s = _summary(g, x, y)
-        ax.errorbar(s[x], s["mean"], yerr=s["std"].fillna(0), fmt="o", ms=4, color=color,
+        ax.errorbar(s[x], s["mean"], yerr=s["err"], fmt="o", ms=4, color=color,
                     capsize=2, label=label)
+        if s["null_hi"].notna().any():
+            ax.plot(s[x], s["null_hi"], ls="--", lw=0.8, color=color, alpha=0.7)
         fit = (fits or {}).get(label)
         if fit is None:
             continue

@@ -51,11 +51,21 @@ column = "cell_type"       # categorical, time: an obs column
 # clone_key = "X_clone"    # clone_pairs: obsm clone-membership matrix or obs column of clone ids
 # time_column = "time_info"  # clone_pairs: obs time; early = 2, late = 6 (default: min, max)
 # key = "spatial", k = 5   # spatial_neighbor: obsm coordinates, pair with one of k neighbours
-estimator = "ross"         # categorical: ross | lmi; others: ksg | lmi
+estimator = "auto"         # default: noisescale.mi.default_method(kind, embedding dims, signal
+                           # dims): ross (categorical) or ksg while both sides have <= 4 dims,
+                           # else lmi (slow: it trains); or name one: categorical: ross | lmi |
+                           # infonce | mine | cca | probe; others: ksg | lmi | infonce | mine |
+                           # cca | probe. The results' estimator column holds the method used.
 
 [estimator]
 k = 3                      # KSG / Ross neighbour rank
-lmi = { latent_dim = 8 }   # options of noisescale.mi.lmi
+uncertainty = true         # mi_se, mi_lo, mi_hi (half-sampling) and mi_null, mi_null_sd
+resamples = 10             # half-sample replicates of the standard error (>= 2)
+null_shuffles = 3          # shuffled pairings of the null (>= 1)
+refit = false              # trained estimators: false resamples the held-out evaluation of the
+                           # networks trained once (cheap, narrower); true retrains every time
+lmi = { latent_dim = 8 }   # options of noisescale.mi.lmi; likewise ksg, ross, infonce, mine,
+                           # cca, probe = { ... } for those methods' functions
 
 [run]
 output = "results"         # output directory (jobs/, results.csv, fits.csv, report.html)
@@ -117,6 +127,20 @@ class SignalSpec:
 
 
 @dataclass(frozen=True)
+class EstimatorSpec:
+    """``[estimator]``: how every signal's MI is estimated (see :func:`noisescale.mi.estimate`).
+
+    ``options`` maps a method to the options of its function (only methods given)."""
+
+    k: int = 3
+    uncertainty: bool = True
+    resamples: int = 10
+    null_shuffles: int = 3
+    refit: bool = False
+    options: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
 class RunSpec:
     output: str = "results"
     executor: str = "local"
@@ -135,8 +159,7 @@ class SweepConfig:
     sweep: SweepSpec
     models: tuple[ModelSpec, ...]
     signals: tuple[SignalSpec, ...]
-    k: int = 3
-    lmi: dict[str, Any] = field(default_factory=dict)
+    estimator: EstimatorSpec = field(default_factory=EstimatorSpec)
     run: RunSpec = field(default_factory=RunSpec)
     text: str = ""  # the TOML it was read from, for the provenance
 
@@ -205,20 +228,14 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, text: str = "") -> Sweep
     sweep = _sweep(_table(raw, "sweep"))
     models = _models(raw["models"], sweep)
     signals = _signals(raw["signals"])
-    est = _table(raw, "estimator", {})
-    _no_unknown("[estimator]", est, {"k", "lmi"})
-    k = check_int("estimator.k", est.get("k", 3), 1, error=ConfigError)
-    lmi = est.get("lmi", {})
-    if not isinstance(lmi, Mapping):
-        raise ConfigError("estimator.lmi must be a table of noisescale.mi.lmi options")
-    _check_lmi(dict(lmi))
+    estimator = _estimator(_table(raw, "estimator", {}))
     run = dict(_table(raw, "run", {}))
     if "output" in run:
         run["output"] = str((base / str(run["output"])).resolve())
     else:
         run["output"] = str((base / "results").resolve())
     return SweepConfig(dataset=dataset, split=split, sweep=sweep, models=models,
-                       signals=signals, k=k, lmi=dict(lmi), run=_run(run), text=text)
+                       signals=signals, estimator=estimator, run=_run(run), text=text)
 
 
 def _table(raw: Mapping[str, Any], name: str, default: Any = None) -> Mapping[str, Any]:
@@ -388,9 +405,8 @@ def _signals(items: Any) -> tuple[SignalSpec, ...]:
             raise ConfigError(f"{where}.kind must be one of {list(SIGNAL_KINDS)}, got {kind!r}")
         _no_unknown(where, t, {"name", "kind", "estimator"} | _SIGNAL_KEYS[kind])
         options = {k: v for k, v in t.items() if k not in ("name", "kind", "estimator")}
-        default_est = "ross" if kind == "categorical" else "ksg"
-        allowed = ("ross", "lmi") if kind == "categorical" else ("ksg", "lmi")
-        estimator = t.get("estimator", default_est)
+        allowed = estimators_for(kind)
+        estimator = t.get("estimator", "auto")
         if estimator not in allowed:
             raise ConfigError(f"{where}.estimator must be one of {list(allowed)} for a {kind} "
                               f"signal, got {estimator!r}")
@@ -432,13 +448,68 @@ def _signal_options(where: str, kind: str, o: dict[str, Any]) -> None:
         o["k"] = check_int(f"{where}.k", o.get("k", 5), 1, error=ConfigError)
 
 
-def _check_lmi(options: dict[str, Any]) -> None:
+def estimators_for(kind: str) -> tuple[str, ...]:
+    """The ``estimator`` values a signal of ``kind`` accepts: "auto" and every method of
+    :data:`noisescale.mi.METHODS` that applies (labels: all but ksg; values: all but ross)."""
+    from ..mi import METHODS
+
+    wrong = "ksg" if kind == "categorical" else "ross"
+    return ("auto", *(m for m in METHODS if m != wrong))
+
+
+#: Where each method's function lives (its signature checks ``[estimator]`` option tables).
+_METHOD_FUNCTIONS = {"ksg": ("ksg", "ksg"), "ross": ("discrete", "mi_discrete"),
+                     "lmi": ("lmi", "lmi"), "infonce": ("neural", "infonce"),
+                     "mine": ("neural", "mine"), "cca": ("gaussian", "cca"),
+                     "probe": ("probe", "probe")}
+#: Parameters the sweep sets itself (or that change what the function returns).
+_SET_BY_SWEEP = {"x", "y", "labels", "k", "seed", "threads", "progress", "pointwise", "method"}
+
+
+def _estimator(t: Mapping[str, Any]) -> EstimatorSpec:
+    from ..mi import METHODS
+
+    scalars = {"k", "uncertainty", "resamples", "null_shuffles", "refit"}
+    _no_unknown("[estimator]", t, scalars | set(METHODS))
+    flags = {}
+    for key, default in (("uncertainty", True), ("refit", False)):
+        flags[key] = t.get(key, default)
+        if not isinstance(flags[key], bool):
+            raise ConfigError(f"estimator.{key} must be true or false, got {flags[key]!r}")
+    options = {}
+    for method in METHODS:
+        if method in t:
+            table = t[method]
+            if not isinstance(table, Mapping):
+                raise ConfigError(f"estimator.{method} must be a table of options of "
+                                  f"noisescale.mi's {method!r} estimator")
+            _check_options(method, dict(table))
+            options[method] = dict(table)
+    return EstimatorSpec(
+        k=check_int("estimator.k", t.get("k", 3), 1, error=ConfigError),
+        resamples=check_int("estimator.resamples", t.get("resamples", 10), 2,
+                            error=ConfigError),
+        null_shuffles=check_int("estimator.null_shuffles", t.get("null_shuffles", 3), 1,
+                                error=ConfigError),
+        options=options, **flags)
+
+
+def _check_options(method: str, options: dict[str, Any]) -> None:
+    """Unknown keys of ``estimator.<method>`` are errors, checked against the signature of the
+    method's function; a method whose module this build lacks is not checked here (its
+    function rejects them when the first job runs)."""
+    import importlib
     import inspect
 
-    from ..mi import lmi
-
-    allowed = set(inspect.signature(lmi).parameters) - {"x", "y", "seed", "k", "progress"}
-    _no_unknown("estimator.lmi", options, allowed)
+    module, name = _METHOD_FUNCTIONS[method]
+    try:
+        function = getattr(importlib.import_module(f"noisescale.mi.{module}"), name)
+    except (ImportError, AttributeError):
+        return
+    params = inspect.signature(function).parameters.values()
+    allowed = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+               and not p.name.startswith("_")} - _SET_BY_SWEEP
+    _no_unknown(f"estimator.{method}", options, allowed)
 
 
 def _run(t: Mapping[str, Any]) -> RunSpec:

@@ -37,16 +37,19 @@ name = "random_projection"
 name = "cell type"
 kind = "categorical"
 column = "cell_type"
+estimator = "ross"  # the demo stays fast: "auto" would train LMI on 16-dim embeddings
 
 [[signals]]
 name = "protein"
 kind = "continuous"
 key = "protein"
+estimator = "ksg"
 
 [[signals]]
 name = "time"
 kind = "time"
 column = "time"
+estimator = "ksg"
 
 [run]
 output = "."

@@ -35,7 +35,14 @@ from .._internal.seeding import derive_seed, generator
 from ..errors import Cancelled, ConfigError
 from ..io.atomic import write_atomic
 from ..laws.results import result_row
-from .config import ModelSpec, SweepConfig, check_model_shapes, load_config, stable_hash
+from .config import (
+    EstimatorSpec,
+    ModelSpec,
+    SweepConfig,
+    check_model_shapes,
+    load_config,
+    stable_hash,
+)
 from .executors import make_executor, resolve
 from .signals import PreparedSignal, Signal, estimate
 from .store import ResultStore
@@ -192,7 +199,7 @@ def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
 
     base = {"version": __version__, "dataset": asdict(cfg.dataset), "split": asdict(cfg.split),
             "fractions": data.fractions, "signals": [asdict(s) for s in cfg.signals],
-            "k": cfg.k, "lmi": cfg.lmi}
+            "estimator": asdict(cfg.estimator)}
     jobs = []
     for seed in cfg.sweep.seeds:
         for level, q in enumerate(data.fractions):
@@ -210,10 +217,11 @@ def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
 
 
 def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
-            signals: list[PreparedSignal], k: int, lmi_options: dict[str, Any],
+            signals: list[PreparedSignal], est: EstimatorSpec,
             threads: int) -> list[dict[str, Any]]:
     """Fit ``job.model`` on the first ``job.n_cells`` pool cells of ``order``, embed the test
-    cells, estimate the MI with each signal; one result row per signal."""
+    cells, estimate the MI with each signal; one result row per signal, with the method used
+    as ``estimator`` and the estimate's uncertainty, null and flags (``mi_*`` columns)."""
     from threadpoolctl import threadpool_limits
 
     from .. import models
@@ -232,13 +240,12 @@ def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
         out = []
         for p in signals:
             t3 = time.perf_counter()
-            mi = estimate(p, z, k=k, lmi_options=lmi_options,
-                          seed=derive_seed(job.seed, "mi", p.name), threads=threads)
+            mi = estimate(p, z, est, seed=derive_seed(job.seed, "mi", p.name), threads=threads)
             out.append(result_row(
                 dataset=dataset, signal=p.name, model=job.model.label,
-                estimator=p.estimator, n_cells=job.n_cells, fraction=job.fraction,
+                estimator=mi.method, n_cells=job.n_cells, fraction=job.fraction,
                 seed=job.seed, umis_per_cell=float(test.sum()) / test.shape[0],
-                train_umis_per_cell=float(train.sum()) / train.shape[0], mi=mi,
+                train_umis_per_cell=float(train.sum()) / train.shape[0], **mi.as_row(),
                 n_test=p.n_samples, fit_seconds=t1 - t0, embed_seconds=t2 - t1,
                 mi_seconds=time.perf_counter() - t3, job=job.id,
             ))
@@ -303,8 +310,38 @@ def run_sweep(config: SweepConfig | str | os.PathLike, *, progress: bool = False
     store.write_table(table)
     seconds = time.perf_counter() - t_start
     _write_provenance(cfg, data, jobs, todo, out, started, seconds, executor_name=cfg.run.executor)
+    warn_flags(table)
     return SweepResult(results=table, output=out, n_jobs=len(jobs), n_ran=len(todo),
                        n_reused=len(jobs) - len(todo), seconds=seconds)
+
+
+def warn_flags(table: pd.DataFrame) -> None:
+    """Warn once for the estimates of a results table that are within their null
+    (:class:`~noisescale.mi.WithinNullWarning`) and once for those whose samples were
+    dominated by ties (:class:`~noisescale.mi.TiesWarning`), counted per signal and model from
+    the ``mi_flags`` column (workers record the flags instead of warning)."""
+    import warnings
+
+    from ..mi import TiesWarning, WithinNullWarning
+
+    if table.empty or "mi_flags" not in table:
+        return
+    flags = table["mi_flags"].fillna("").astype(str).str.split(";")
+    for flag, category, what in (
+            ("within_null", WithinNullWarning,
+             "not above their null's 95 % upper edge (they cannot be told apart from "
+             "independence with these held-out cells)"),
+            ("ties", TiesWarning, "made on samples dominated by ties (discrete values)")):
+        hit = flags.map(lambda f, flag=flag: flag in f)
+        if not hit.any():
+            continue
+        counts = table.assign(_hit=hit).groupby(["signal", "model"], sort=True)["_hit"].agg(
+            ["sum", "size"])
+        parts = [f"{s!r}/{m!r}: {int(r['sum'])} of {int(r['size'])}"
+                 for (s, m), r in counts.iterrows() if r["sum"]]
+        warnings.warn(f"{int(hit.sum())} of {len(table)} MI estimates are {what} (mi_flags "
+                      f"{flag!r}); per signal/model: {'; '.join(parts)}", category,
+                      stacklevel=3)
 
 
 def _check_signal_sizes(cfg: SweepConfig, data: SweepData) -> None:
@@ -313,9 +350,10 @@ def _check_signal_sizes(cfg: SweepConfig, data: SweepData) -> None:
     for s in data.signals:
         for seed in cfg.sweep.seeds[:1]:
             n = s.prepare(test, derive_seed(seed, "signal", s.name)).n_samples
-            if n <= cfg.k + 1:
+            k = cfg.estimator.k
+            if n <= k + 1:
                 raise ConfigError(f"signal {s.name!r}: only {n} usable samples among the "
-                                  f"{data.test.size} held-out cells, too few for k = {cfg.k}; "
+                                  f"{data.test.size} held-out cells, too few for k = {k}; "
                                   "hold out more cells (split.test_fraction)")
 
 
@@ -342,7 +380,8 @@ def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> li
                 if cancel.is_set():
                     raise Cancelled(_STOPPED)
                 future = executor.submit(run_job, job, cfg.dataset.name, pool, test, order,
-                                         prepared, cfg.k, cfg.lmi, cfg.run.threads_per_worker)
+                                         prepared, cfg.estimator,
+                                         cfg.run.threads_per_worker)
                 pending.append((job, future))
                 if executor.name == "inline":
                     _collect(pending, store, run_id, cancel, bar, on_job)

@@ -7,19 +7,23 @@ held-out cells it turns ``obs``/``obsm`` into plain arrays (:meth:`Signal.prepar
 :func:`estimate` measures the MI between those cells' embeddings and the prepared signal:
 
 =====================  ===================================================================
-categorical            MI(embedding; label), Ross's estimator or one-hot + latent MI
+categorical            MI(embedding; label)
 continuous             MI(embedding; obsm matrix or obs columns), log1p by default
 time                   MI(embedding; a scalar obs column)
 clone_pairs            one early and one late sister cell per clone: MI(z_early; z_late)
 spatial_neighbor       each cell and a random one of its k nearest spatial neighbours:
                        MI(z_cell; z_neighbour)
 =====================  ===================================================================
+
+by the signal's estimator (any :data:`noisescale.mi.METHODS` that applies; ``"auto"``:
+:func:`resolve_estimator`) through :func:`noisescale.mi.estimate`.
 """
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -27,7 +31,10 @@ import scipy.sparse as sp
 
 from .._internal.seeding import generator
 from ..errors import ConfigError
-from .config import SignalSpec
+from .config import EstimatorSpec, SignalSpec
+
+if TYPE_CHECKING:
+    from ..mi import MIEstimate
 
 
 @dataclass
@@ -36,7 +43,7 @@ class PreparedSignal:
 
     name: str
     kind: str
-    estimator: str
+    estimator: str                       # a method, or "auto" (see resolve_estimator)
     y: np.ndarray | None = None          # (n,) labels or (n, d) values; NaN rows are left out
     pairs: np.ndarray | None = None      # (m, 2) indices into the held-out cells
 
@@ -178,26 +185,52 @@ def spatial_pairs(coords: np.ndarray, k: int, seed: int) -> np.ndarray:
     return np.column_stack([np.arange(n), pick]).astype(np.int64)
 
 
-def estimate(p: PreparedSignal, z: np.ndarray, *, k: int, lmi_options: dict[str, Any],
-             seed: int, threads: int | None = None) -> float:
-    """MI in bits between the embeddings ``z`` of the held-out cells and the signal."""
-    from ..mi import ksg, lmi, mi_discrete
+def resolve_estimator(p: PreparedSignal, z: np.ndarray) -> str:
+    """The method that estimates the signal's MI with embeddings ``z``: the signal's own, or
+    for ``"auto"`` :func:`noisescale.mi.default_method` of its kind, the embedding's dimension
+    and the signal's (for pairs both sides are embeddings)."""
+    if p.estimator != "auto":
+        return p.estimator
+    from ..mi import default_method
+
+    dx = z.shape[1]
+    if p.pairs is not None:
+        dy = dx
+    elif p.kind == "categorical":
+        dy = None
+    else:
+        dy = 1 if p.y.ndim == 1 else p.y.shape[1]
+    return default_method(p.kind, dx, dy)
+
+
+def estimate(p: PreparedSignal, z: np.ndarray, est: EstimatorSpec, *, seed: int,
+             threads: int | None = None) -> MIEstimate:
+    """MI in bits between the embeddings ``z`` of the held-out cells and the signal, by the
+    method :func:`resolve_estimator` picks, with the uncertainty and null ``est`` asks for.
+
+    TiesWarning and WithinNullWarning are not raised here: they are the estimate's ``flags``
+    (the ``mi_flags`` column), which the sweep sums up at its end."""
+    from ..mi import TiesWarning, WithinNullWarning
+    from ..mi import estimate as mi_estimate
 
     if p.pairs is not None:
         x, y = z[p.pairs[:, 0]], z[p.pairs[:, 1]]
     else:
         keep = _valid_rows(p.y)
         x, y = z[keep], p.y[keep]
+    k = est.k
     if x.shape[0] <= k + 1:
         raise ValueError(f"signal {p.name!r}: only {x.shape[0]} samples among the held-out "
                          f"cells, too few for k = {k}; hold out more cells")
-    if p.kind == "categorical":
-        if p.estimator == "lmi":
-            return float(mi_discrete(x, y, k=k, method="lmi", seed=seed, **lmi_options))
-        return float(mi_discrete(x, y, k=k, seed=seed, threads=threads))
-    if p.estimator == "lmi":
-        return float(lmi(x, y, k=k, seed=seed, **lmi_options).mi)
-    return float(ksg(x, y, k=k, seed=seed, threads=threads))
+    method = resolve_estimator(p, z)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", TiesWarning)
+        warnings.simplefilter("ignore", WithinNullWarning)
+        return mi_estimate(x, y, method, labels=p.kind == "categorical", k=k,
+                           uncertainty=est.uncertainty, null=est.uncertainty,
+                           resamples=est.resamples, shuffles=est.null_shuffles,
+                           refit=est.refit, seed=seed, threads=threads,
+                           **est.options.get(method, {}))
 
 
 # ---------------------------------------------------------------------------------------------
