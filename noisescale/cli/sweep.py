@@ -67,6 +67,9 @@ def add_commands(sub) -> None:
                    help="grouping columns (default: dataset signal model)")
     p.add_argument("--bootstrap", type=positive_int, metavar="N",
                    help="bootstrap refits for the intervals (resampling seeds)")
+    p.add_argument("--weights", choices=["none", "replicates", "estimate"], default="none",
+                   help="least-squares weights: none (default), the spread over seeds, or "
+                        "the estimators' standard errors (mi_se)")
     p.add_argument("--quiet", action="store_true", help="do not print the table")
     p.set_defaults(run=_fit, parser=p)
 
@@ -124,12 +127,12 @@ def _sweep_and_report(cfg, args: argparse.Namespace, *, report: bool) -> int:
 
 
 def _write_fits(results, path: Path, by: list[str], *, bootstrap: int, quiet: bool,
-                laws: tuple[str, ...] = ("noise", "cells")):
+                laws: tuple[str, ...] = ("noise", "cells"), weights: str = "none"):
     """Fit, write the table to ``path``, print the rows of ``laws``."""
     from ..io.atomic import write_atomic
     from ..laws import fit_results
 
-    fits = fit_results(results, by=by, bootstrap=bootstrap)
+    fits = fit_results(results, by=by, bootstrap=bootstrap, weights=weights)
     write_atomic(path, fits.to_csv(index=False))
     if not quiet:
         show = [c for c in (*by, "law", "n_cells", "fraction", "u_bar", "u_bar_lo", "u_bar_hi",
@@ -165,7 +168,8 @@ def _write_report(results, base: Path, path: Path, *, fits=None, title: str | No
 def _fit(args: argparse.Namespace) -> int:
     results, base = _read(args.results)
     out = Path(args.output) if args.output else base / "fits.csv"
-    _write_fits(results, out, args.by, bootstrap=args.bootstrap or 0, quiet=args.quiet)
+    _write_fits(results, out, args.by, bootstrap=args.bootstrap or 0, quiet=args.quiet,
+                weights=args.weights)
     return 0
 
 
