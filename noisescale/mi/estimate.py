@@ -20,6 +20,7 @@ every resample unless ``refit=False``.
 
 from __future__ import annotations
 
+import inspect
 import math
 import time
 import warnings
@@ -137,32 +138,40 @@ def _point(method: str, x: np.ndarray, y: np.ndarray, labels: bool, k: int, seed
 def _held_out(method: str, x: np.ndarray, y: np.ndarray, labels: bool, k: int, seed: int,
               threads: int | None, options: dict[str, Any]) -> HeldOutFit:
     """A trained method fitted once, with its held-out evaluation for cheap resampling."""
+    fit = _function(method, held_out=True)
     if method == "lmi":
-        from .ksg import _ksg, _resolve_knn, prepare
-        from .lmi import lmi
-
-        res = lmi(x, y, k=k, seed=seed, _y_is_labels=labels, **options)
-        zx, zy = res.zx, res.zy
-        knn = _resolve_knn("auto")
-
-        def evaluate(ix, iy):
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ties.TiesWarning)
-                return float(_ksg(prepare("zx", zx[ix], None, standardize=True),
-                                  prepare("zy", zy[iy], None, standardize=True), k,
-                                  pointwise=False, jitter=1e-10, seed=seed, knn=knn,
-                                  threads=threads or 0))
-
-        return HeldOutFit(mi=res.mi, n_eval=res.test_index.size, evaluate=evaluate,
-                          details={"history": res.history})
-    if method in ("infonce", "mine"):
-        from . import neural
-        fit = neural.fit_infonce if method == "infonce" else neural.fit_mine
-        return fit(x, y, seed=seed, **options)
+        return fit(x, y, k=k, seed=seed, threads=threads, _y_is_labels=labels, **options)
     if method == "probe":
-        from .probe import fit_probe
-        return fit_probe(x, y, labels=labels, seed=seed, **options)
-    raise ValueError(f"{method!r} trains nothing: refit does not apply")
+        return fit(x, y, labels=labels, seed=seed, **options)
+    return fit(x, y, seed=seed, **options)
+
+
+#: Where each method's functions live: (module, estimate function, held-out fit function).
+_FUNCTIONS = {"ksg": ("ksg", "ksg", None), "ross": ("discrete", "mi_discrete", None),
+              "lmi": ("lmi", "lmi", "fit_lmi"), "infonce": ("neural", "fit_infonce", "fit_infonce"),
+              "mine": ("neural", "fit_mine", "fit_mine"), "cca": ("gaussian", "cca", None),
+              "probe": ("probe", "fit_probe", "fit_probe")}
+#: Parameters :func:`estimate` sets itself, so they are not a method's options.
+_SET_BY_ESTIMATE = {"x", "y", "labels", "k", "seed", "threads", "progress", "pointwise",
+                    "method", "uncertainty", "null", "resamples", "shuffles", "refit"}
+
+
+def _function(method: str, held_out: bool = False):
+    import importlib
+
+    module, name, fit = _FUNCTIONS[method]
+    return getattr(importlib.import_module(f"{__package__}.{module}"), fit if held_out else name)
+
+
+def method_options(method: str) -> set[str]:
+    """The names of the options :func:`estimate` passes on to ``method``'s function (its
+    keyword parameters, less those ``estimate`` sets itself): what a sweep's
+    ``[estimator] <method> = {...}`` table may hold."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    params = inspect.signature(_function(method)).parameters.values()
+    return {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
+            and not p.name.startswith("_")} - _SET_BY_ESTIMATE
 
 
 def estimate(

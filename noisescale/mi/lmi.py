@@ -51,7 +51,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._internal.checks import check_int, check_seed
+from .._internal.checks import check_int, check_seed, check_threads
 from .._internal.devices import torch_device
 from .._internal.seeding import split
 from ..models.training import mlp, seeded
@@ -59,6 +59,7 @@ from ..models.training import train as train_loop
 from ._samples import as_samples, check_k, standardize_
 from ._ties import is_constant
 from .ksg import _ksg, _resolve_knn, prepare
+from .result import HeldOutFit
 
 
 @dataclass
@@ -309,13 +310,45 @@ def lmi(
                     else np.zeros(t.shape[1]))
     kept_x = _active(history["latent_kl_x"], bottleneck)
     kept_y = _active(history["latent_kl_y"], bottleneck)
-    note = ("Tied inputs, or an encoder that maps many samples to one point, give tied "
-            "latents. ")
-    values = _ksg(prepare("zx", zx[:, kept_x], None, standardize=True),
-                  prepare("zy", zy[:, kept_y], zx.shape[0], standardize=True), k, pointwise=True,
-                  jitter=1e-10, seed=seed, knn=_resolve_knn("auto"), threads=0,
-                  who="lmi (KSG on the held-out latents)", names=("zx", "zy"),
-                  warn_y=not _y_is_labels, note=note)
+    values = _latent_ksg(zx[:, kept_x], zy[:, kept_y], k, seed, threads=0,
+                         warn_y=not _y_is_labels)
     return LMIResult(mi=float(np.mean(values)), pointwise=values, test_index=test, zx=zx, zy=zy,
                      history=history, seconds=time.perf_counter() - t0, kept_x=kept_x,
                      kept_y=kept_y)
+
+
+def _latent_ksg(zx: np.ndarray, zy: np.ndarray, k: int, seed: int, *, threads: int,
+                warn_y: bool = True) -> np.ndarray:
+    """Pointwise KSG on (the kept dimensions of) held-out latents: LMI's last step."""
+    note = ("Tied inputs, or an encoder that maps many samples to one point, give tied "
+            "latents. ")
+    return _ksg(prepare("zx", zx, None, standardize=True),
+                prepare("zy", zy, zx.shape[0], standardize=True), k, pointwise=True,
+                jitter=1e-10, seed=seed, knn=_resolve_knn("auto"), threads=threads,
+                who="lmi (KSG on the held-out latents)", names=("zx", "zy"), warn_y=warn_y,
+                note=note)
+
+
+def fit_lmi(x, y, *, k: int = 3, seed: int = 0, threads: int | None = None,
+            **options) -> HeldOutFit:
+    """:func:`lmi` as a :class:`~noisescale.mi.result.HeldOutFit`: ``evaluate(ix, iy)`` is
+    KSG on the kept latent dimensions of the held-out pairs (zx[ix], zy[iy]), without
+    retraining; the identity pairing gives ``mi``. ``options`` are :func:`lmi`'s; ``details``
+    holds the :class:`LMIResult` as ``"result"`` and its ``history``."""
+    import warnings
+
+    from ._ties import TiesWarning
+
+    res = lmi(x, y, k=k, seed=seed, **options)
+    zx, zy = res.zx[:, res.kept_x], res.zy[:, res.kept_y]
+    nthreads = check_threads(threads)
+
+    def evaluate(ix, iy) -> float:
+        if res.history.get("stopped") == "constant":
+            return 0.0
+        with warnings.catch_warnings():  # said once, by lmi itself
+            warnings.simplefilter("ignore", TiesWarning)
+            return float(np.mean(_latent_ksg(zx[ix], zy[iy], k, seed, threads=nthreads)))
+
+    return HeldOutFit(mi=res.mi, n_eval=int(res.test_index.size), evaluate=evaluate,
+                      details={"history": res.history, "result": res})
