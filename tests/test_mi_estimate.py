@@ -199,3 +199,22 @@ def test_ksg_and_mi_discrete_opt_in_return_an_estimate():
     assert abs(r.null) < 0.05
     with pytest.raises(ValueError, match="pointwise"):
         mi.ksg(x, y, pointwise=True, uncertainty=True)
+
+
+def test_lmi_held_out_evaluation_reproduces_its_estimate():
+    from noisescale.mi.lmi import fit_lmi
+
+    x, y = gaussian_pair(800, 0.8, d=2)
+    fit = fit_lmi(x, y, epochs=20, patience=5)
+    rows = np.arange(fit.n_eval)
+    assert fit.evaluate(rows, rows) == fit.mi == fit.details["result"].mi
+
+
+def test_method_options_are_what_estimate_passes_on():
+    from noisescale.mi.estimate import method_options
+
+    assert {"latent_dim", "bottleneck"} <= method_options("lmi")
+    assert {"critic", "calibrate"} <= method_options("infonce")
+    assert "bound" in method_options("mine") and "folds" in method_options("probe")
+    for m in mi.METHODS:
+        assert not method_options(m) & {"seed", "k", "uncertainty", "null", "refit", "labels"}

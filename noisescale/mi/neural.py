@@ -487,31 +487,10 @@ def fit_infonce(
                 calibrate=calibrate, seed=seed, device=device, progress=progress)
 
 
-def infonce(
-    x,
-    y,
-    *,
-    critic: str = "separable",
-    embed_dim: int = 32,
-    hidden: int | None = None,
-    test_fraction: float = 0.5,
-    validation_fraction: float = 0.2,
-    epochs: int = 300,
-    patience: int = 30,
-    batch_size: int = 512,
-    lr: float = 1e-3,
-    clip: float = 10.0,
-    calibrate: bool = True,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = False,
-) -> float:
+def infonce(x, y, **options) -> float:
     """:func:`fit_infonce`'s held-out estimate in bits (InfoNCE, capped at log2 of the
-    evaluation block, at most 12 bits; see there for the options)."""
-    return fit_infonce(x, y, critic=critic, embed_dim=embed_dim, hidden=hidden,
-        test_fraction=test_fraction, validation_fraction=validation_fraction, epochs=epochs,
-        patience=patience, batch_size=batch_size, lr=lr, clip=clip, calibrate=calibrate,
-        seed=seed, device=device, progress=progress).mi
+    evaluation block, at most 12 bits); ``options`` are :func:`fit_infonce`'s."""
+    return fit_infonce(x, y, **options).mi
 
 
 def fit_mine(
@@ -549,32 +528,10 @@ def fit_mine(
                 calibrate=calibrate, seed=seed, device=device, progress=progress)
 
 
-def mine(
-    x,
-    y,
-    *,
-    bound: str = "nwj",
-    critic: str = "concat",
-    embed_dim: int = 32,
-    hidden: int | None = None,
-    test_fraction: float = 0.5,
-    validation_fraction: float = 0.2,
-    epochs: int = 300,
-    patience: int = 30,
-    batch_size: int = 512,
-    lr: float = 1e-3,
-    clip: float = 10.0,
-    calibrate: bool = True,
-    seed: int = 0,
-    device: str = "auto",
-    progress: bool = False,
-) -> float:
-    """:func:`fit_mine`'s held-out estimate in bits (NWJ or DV, no cap; see there for the
-    options)."""
-    return fit_mine(x, y, bound=bound, critic=critic, embed_dim=embed_dim, hidden=hidden,
-        test_fraction=test_fraction, validation_fraction=validation_fraction, epochs=epochs,
-        patience=patience, batch_size=batch_size, lr=lr, clip=clip, calibrate=calibrate,
-        seed=seed, device=device, progress=progress).mi
+def mine(x, y, **options) -> float:
+    """:func:`fit_mine`'s held-out estimate in bits (NWJ or DV, no cap); ``options`` are
+    :func:`fit_mine`'s."""
+    return fit_mine(x, y, **options).mi
 
 
 fit_infonce.__doc__ = (fit_infonce.__doc__ or "") + _DOC_OPTIONS

@@ -39,14 +39,10 @@ LN2 = math.log(2.0)
 ALPHAS = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1, 1.0, 10.0)
 
 
-def probe(x, y, *, labels: bool = False, folds: int = 5, seed: int = 0,
-          alphas: Sequence[float] = ALPHAS, C: float = 1.0, max_iter: int = 1000) -> float:
-    """Bits a K-fold cross-validated linear probe from ``x`` recovers about ``y``.
-
-    See :func:`fit_probe` for the parameters; this returns ``fit_probe(...).mi``.
-    """
-    return fit_probe(x, y, labels=labels, folds=folds, seed=seed, alphas=alphas, C=C,
-                     max_iter=max_iter).mi
+def probe(x, y, **options) -> float:
+    """Bits a K-fold cross-validated linear probe from ``x`` recovers about ``y``:
+    ``fit_probe(x, y, **options).mi`` (see :func:`fit_probe` for the options)."""
+    return fit_probe(x, y, **options).mi
 
 
 def fit_probe(x, y, *, labels: bool = False, folds: int = 5, seed: int = 0,

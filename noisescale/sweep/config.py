@@ -457,15 +457,6 @@ def estimators_for(kind: str) -> tuple[str, ...]:
     return ("auto", *(m for m in METHODS if m != wrong))
 
 
-#: Where each method's function lives (its signature checks ``[estimator]`` option tables).
-_METHOD_FUNCTIONS = {"ksg": ("ksg", "ksg"), "ross": ("discrete", "mi_discrete"),
-                     "lmi": ("lmi", "lmi"), "infonce": ("neural", "infonce"),
-                     "mine": ("neural", "mine"), "cca": ("gaussian", "cca"),
-                     "probe": ("probe", "probe")}
-#: Parameters the sweep sets itself (or that change what the function returns).
-_SET_BY_SWEEP = {"x", "y", "labels", "k", "seed", "threads", "progress", "pointwise", "method"}
-
-
 def _estimator(t: Mapping[str, Any]) -> EstimatorSpec:
     from ..mi import METHODS
 
@@ -495,21 +486,11 @@ def _estimator(t: Mapping[str, Any]) -> EstimatorSpec:
 
 
 def _check_options(method: str, options: dict[str, Any]) -> None:
-    """Unknown keys of ``estimator.<method>`` are errors, checked against the signature of the
-    method's function; a method whose module this build lacks is not checked here (its
-    function rejects them when the first job runs)."""
-    import importlib
-    import inspect
+    """Unknown keys of ``estimator.<method>`` are errors: the method's options are those of
+    :func:`noisescale.mi.estimate.method_options`."""
+    from ..mi.estimate import method_options
 
-    module, name = _METHOD_FUNCTIONS[method]
-    try:
-        function = getattr(importlib.import_module(f"noisescale.mi.{module}"), name)
-    except (ImportError, AttributeError):
-        return
-    params = inspect.signature(function).parameters.values()
-    allowed = {p.name for p in params if p.kind in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY)
-               and not p.name.startswith("_")} - _SET_BY_SWEEP
-    _no_unknown(f"estimator.{method}", options, allowed)
+    _no_unknown(f"estimator.{method}", options, method_options(method))
 
 
 def _run(t: Mapping[str, Any]) -> RunSpec:
