@@ -171,7 +171,8 @@ def test_too_few_samples_to_resample():
 
 
 def test_default_rule():
-    assert mi.default_method("continuous", 2, 3) == "ksg"
+    assert mi.default_method("continuous", 2, 2) == "ksg"
+    assert mi.default_method("continuous", 2, 3) == "lmi"
     assert mi.default_method("continuous", 16, 2) == "lmi"
     assert mi.default_method("categorical", 4) == "ross"
     assert mi.default_method("categorical", 16) == "lmi"

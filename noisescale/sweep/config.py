@@ -52,10 +52,11 @@ column = "cell_type"       # categorical, time: an obs column
 # time_column = "time_info"  # clone_pairs: obs time; early = 2, late = 6 (default: min, max)
 # key = "spatial", k = 5   # spatial_neighbor: obsm coordinates, pair with one of k neighbours
 estimator = "auto"         # default: noisescale.mi.default_method(kind, embedding dims, signal
-                           # dims): ross (categorical) or ksg while both sides have <= 4 dims,
-                           # else lmi (slow: it trains); or name one: categorical: ross | lmi |
-                           # infonce | mine | cca | probe; others: ksg | lmi | infonce | mine |
-                           # cca | probe. The results' estimator column holds the method used.
+                           # dims): ross (categorical, embedding <= 4 dims) or ksg (both sides
+                           # <= 2 dims), else lmi (slow: it trains); or name one: categorical:
+                           # ross | lmi | infonce | mine | cca | probe; others: ksg | lmi |
+                           # infonce | mine | cca | probe. The results' estimator column holds
+                           # the method used.
 
 [estimator]
 k = 3                      # KSG / Ross neighbour rank
