@@ -374,3 +374,22 @@ def test_fits_weighted_by_the_estimators_standard_errors():
         fit_results(_noisy_results(with_se=False), weights="estimate")
     with pytest.raises(ValueError, match="weights must be one of"):
         fit_results(_noisy_results(), weights="se")
+
+
+def test_estimate_weights_floor_a_zero_se_within_its_own_curve():
+    # A zero se (e.g. an exact 0 of a constant embedding) is floored per group of `by`: adding
+    # a signal measured 100x less precisely must not change another signal's fit.
+    from noisescale.laws import fit_results
+
+    precise = _noisy_results()
+    precise.loc[precise.index[0], "mi_se"] = 0.0
+    coarse = _noisy_results().assign(signal="coarse")
+    coarse["mi_se"] *= 100.0
+    alone = fit_results(precise, by=("signal",), weights="estimate")
+    both = fit_results(pd.concat([precise, coarse], ignore_index=True), by=("signal",),
+                       weights="estimate")
+    a = alone[alone["law"] == "noise"].iloc[0]
+    b = both[(both["law"] == "noise") & (both["signal"] == "s")].iloc[0]
+    assert a["u_bar"] == pytest.approx(b["u_bar"], rel=1e-9)
+    assert a["I_max"] == pytest.approx(b["I_max"], rel=1e-9)
+    assert a["u_bar_err"] == pytest.approx(b["u_bar_err"], rel=1e-9)

@@ -114,8 +114,9 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     distinct ``n_cells``. ``bootstrap`` refits resample whole seeds when a curve has several,
     points otherwise. ``weights="estimate"`` weights each point by the estimator's own
     standard error (the ``mi_se`` column of a sweep run with uncertainty on; an estimate with
-    se 0, e.g. an exact 0 for a constant embedding, is floored at a tenth of the table's median
-    positive se; a finite MI without an se is an error). Fits are unweighted unless
+    se 0, e.g. an exact 0 for a constant embedding, is floored at a tenth of the median
+    positive se of its own group of ``by``, so that signals measured with very different
+    precision do not set each other's floor; a finite MI without an se is an error). Fits are unweighted unless
     ``weights="replicates"``: weights from the
     spread over seeds at each point, which needs many seeds (with 3 to 5 the 95 % intervals
     hold the truth in only 60-90 % of simulated sweeps, against ~95 % unweighted). Columns
@@ -134,7 +135,7 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     with np.errstate(all="ignore"):  # intervals of poorly determined fits overflow to inf
         df = prepare_results(results, by)
         if weights == "estimate":
-            df = _estimate_sigma(df)
+            df = _estimate_sigma(df, by)
         return _fit(df, by, bootstrap, seed, weights)
 
 
@@ -185,9 +186,10 @@ def prepare_results(results: pd.DataFrame, by: list[str]) -> pd.DataFrame:
     return df
 
 
-def _estimate_sigma(df: pd.DataFrame) -> pd.DataFrame:
-    """``df`` with ``_sigma_estimate``: ``mi_se`` floored at a tenth of its median positive
-    value, for ``weights="estimate"``."""
+def _estimate_sigma(df: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """``df`` with ``_sigma_estimate``: ``mi_se`` floored at a tenth of the median positive
+    ``mi_se`` of its group of ``by`` (of the whole table for a group with none), for
+    ``weights="estimate"``."""
     if "mi_se" not in df.columns:
         raise ValueError("weights='estimate' needs an mi_se column (a sweep run with "
                          "[estimator] uncertainty = true)")
@@ -196,10 +198,16 @@ def _estimate_sigma(df: pd.DataFrame) -> pd.DataFrame:
     if missing.any():
         raise ValueError(f"weights='estimate': {int(missing.sum())} of {len(df)} rows have an MI "
                          "but no finite mi_se (rerun with uncertainty, or use weights='none')")
-    positive = se[np.isfinite(se) & (se > 0)]
-    if positive.size == 0:
+    positive = np.isfinite(se) & (se > 0)
+    if not positive.any():
         raise ValueError("weights='estimate': no row has a positive mi_se")
-    df["_sigma_estimate"] = np.maximum(se, 0.1 * float(np.median(positive)))
+    floor = np.full(len(df), 0.1 * float(np.median(se[positive])))
+    groups = df.groupby(by, sort=False, dropna=False, observed=True).indices
+    for idx in groups.values():
+        own = se[idx][positive[idx]]
+        if own.size:
+            floor[idx] = 0.1 * float(np.median(own))
+    df["_sigma_estimate"] = np.maximum(np.nan_to_num(se, nan=0.0), floor)
     return df
 
 
@@ -256,7 +264,7 @@ def curve_fits(df: pd.DataFrame, fits: pd.DataFrame, keys: list[str],
     fitter, x = ((fit_noise_law, "umis_per_cell") if law == "noise"
                  else (fit_cell_law, "n_cells"))
     if (fits["weights"] == "estimate").any() and "_sigma_estimate" not in df.columns:
-        df = _estimate_sigma(df.copy())
+        df = _estimate_sigma(df.copy(), keys[:-1])
     weighted = {group_key(r[keys]): r["weights"] for _, r in fits.iterrows()}
     out: dict[tuple, LawFit | None] = {}
     for key, g in df.groupby(keys, dropna=False, observed=True):
