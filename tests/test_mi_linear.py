@@ -7,7 +7,7 @@ import math
 import numpy as np
 import pytest
 
-from noisescale.mi.gaussian import canonical_correlations, cca, gaussian_bias
+from noisescale.mi.gaussian import canonical_correlations, cca, gaussian_bias, normal_scores
 from noisescale.mi.probe import fit_probe, probe
 
 
@@ -163,6 +163,53 @@ def test_cca_exact_linear_relation_is_infinite():
     x = rng.standard_normal((200, 3))
     assert cca(x, 2 * x[:, 0] - x[:, 2] + 1) == math.inf
     assert cca(x, x) == math.inf
+
+
+def test_normal_scores_ranks_ties_and_constant_columns():
+    a = np.array([[3.0, 1.0, 7.0], [1.0, 1.0, 7.0], [2.0, 5.0, 7.0], [2.0, 1.0, 7.0]])
+    before = a.copy()
+    z = normal_scores(a)
+    np.testing.assert_array_equal(a, before)  # input untouched
+    from scipy.stats import norm
+    # column 0: ranks 4, 1, 2.5, 2.5 of N = 4
+    np.testing.assert_allclose(z[:, 0], norm.ppf(np.array([4, 1, 2.5, 2.5]) / 5), rtol=1e-14)
+    np.testing.assert_allclose(z[:, 1], norm.ppf(np.array([2, 2, 4, 2]) / 5), rtol=1e-14)
+    assert (z[:, 2] == 0.0).all()  # constant -> the middle rank -> exactly 0
+
+
+def test_cca_copula_is_invariant_to_monotone_maps_and_exact_for_them():
+    xy = gaussian_pair(20000, SIGMA, seed=11)
+    x, y = xy[:, :3], xy[:, 3:]
+    truth = closed_form_bits(SIGMA, 3)
+    # increasing maps of each column: the ranks, hence the estimate, are unchanged exactly
+    xt = np.c_[np.exp(x[:, 0]), np.sign(x[:, 1]) * np.abs(x[:, 1]) ** 1.5, np.arcsinh(5 * x[:, 2])]
+    yt = np.c_[y[:, 0] ** 3, -np.exp(-y[:, 1])]
+    assert cca(xt, yt, copula=True) == cca(x, y, copula=True)
+    assert abs(cca(xt, yt, copula=True) - truth) < 0.025  # sampling sd ~ 0.006 bits
+    assert cca(xt, yt) < truth - 0.05  # plain CCA loses what its linear fit misses
+    assert abs(cca(x, y, copula=True) - cca(x, y)) < 0.01  # Gaussian data: both exact
+
+
+def test_cca_copula_degenerate_inputs_and_bad_option():
+    rng = np.random.default_rng(12)
+    x = rng.standard_normal((3000, 2))
+    assert cca(x, np.full(3000, 4.0), copula=True) == 0.0
+    assert cca(x, x, copula=True) == math.inf
+    # non-monotone dependence is invisible to a Gaussian copula (documented)
+    assert abs(cca(x[:, 0], x[:, 0] ** 2, copula=True)) < 0.01
+    with pytest.raises(TypeError, match="copula must be True or False"):
+        cca(x, x[:, 0], copula="yes")
+
+
+def test_estimate_passes_the_copula_option_to_cca():
+    from noisescale.mi.estimate import estimate, method_options
+
+    assert "copula" in method_options("cca")
+    xy = gaussian_pair(4000, SIGMA, seed=13)
+    x, y = np.exp(xy[:, :3]), xy[:, 3:] ** 3
+    r = estimate(x, y, "cca", copula=True, uncertainty=True, seed=1)
+    assert r.mi == cca(x, y, copula=True)
+    assert r.lo < closed_form_bits(SIGMA, 3) < r.hi
 
 
 def test_cca_too_many_dimensions_is_an_error_unless_regularized():

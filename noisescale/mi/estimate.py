@@ -8,7 +8,7 @@ ross       Ross (2014) nearest neighbours, continuous x vs labels       labels  
 lmi        latent MI: paired autoencoders, KSG on held-out latents      both         yes
 infonce    InfoNCE lower bound, held-out (capped at log2 batch)         both         yes
 mine       NWJ (default) or MINE/Donsker–Varadhan lower bound           both         yes
-cca        Gaussian estimate from canonical correlations                both         no
+cca        Gaussian estimate from canonical correlations (``copula``)   both         no
 probe      cross-validated linear probe in bits                        both         no (cheap)
 =========  ==========================================================  ===========  =========
 
