@@ -21,6 +21,7 @@ best bmi estimator per task, the default rule's pick and its distance to the bes
     python benchmarks/bench_mi_calibration.py --quick                 # smoke run, ~3 min
     python benchmarks/bench_mi_calibration.py --csv calib.csv         # full: hours on 2 cores
     python benchmarks/bench_mi_calibration.py --tasks student --n 10000 --seeds 3
+    python benchmarks/bench_mi_calibration.py --merge a.runs.csv b.runs.csv  # tables of runs
 """
 
 from __future__ import annotations
@@ -49,6 +50,8 @@ MODULES = {"ksg": "noisescale.mi.ksg", "lmi": "noisescale.mi.lmi",
            "cca": "noisescale.mi.gaussian", "probe": "noisescale.mi.probe"}
 BMI_NAMES = ("bmi-ksg", "bmi-cca", "bmi-mine", "bmi-infonce", "bmi-nwj", "bmi-dv")
 REFIT_TASKS = ("normal-sparse-5x5", "student-dof2-2x2")
+#: Named variants of a method with fixed options, benchmarked as estimators of their own.
+VARIANTS = {"cca+copula": ("cca", {"copula": True})}
 
 
 def available_methods(wanted: list[str] | None) -> list[str]:
@@ -65,7 +68,20 @@ def available_methods(wanted: list[str] | None) -> list[str]:
             print(f"  note: skipping noisescale {m!r}: {type(e).__name__}: {e}")
             continue
         out.append(m)
+    out += [v for v, (base, _) in VARIANTS.items() if base in out
+            and (not wanted or v in wanted)]
+    if wanted:  # a variant asked for alone, without its base method
+        out += [v for v, (base, _) in VARIANTS.items() if v in wanted and v not in out
+                and base not in out and _imports(base)]
     return out
+
+
+def _imports(method: str) -> bool:
+    try:
+        importlib.import_module(MODULES[method])
+        return True
+    except ImportError:
+        return False
 
 
 def bmi_factories(steps: int | None, wanted: list[str] | None):
@@ -92,13 +108,15 @@ def bmi_factories(steps: int | None, wanted: list[str] | None):
     return table
 
 
-def run_noisescale(method, x, y, seed, args, refit, resamples):
+def run_noisescale(name, x, y, seed, args, refit, resamples):
+    method, fixed = VARIANTS.get(name, (name.split("+")[0], {}))
+    options = {**args.method_options.get(method, {}), **fixed}
     t0 = time.perf_counter()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")  # WithinNullWarning is expected on independent data
         r = estimate(x, y, method, uncertainty=True, null=True, resamples=resamples,
                      shuffles=args.shuffles, refit=refit, seed=seed, threads=args.threads,
-                     **args.method_options.get(method, {}))
+                     **options)
     return {"mi": r.mi, "se": r.se, "lo": r.lo, "hi": r.hi, "null": r.null,
             "null_sd": r.null_sd, "within_null": r.within_null, "flags": ";".join(r.flags),
             "seconds": time.perf_counter() - t0}
@@ -230,6 +248,28 @@ def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
               f"{fmt(r.mean_null_sd, '8.4f')} {fmt(r.within_null, '.2f'):>12}")
 
 
+def read_runs(paths: list[Path]) -> pd.DataFrame:
+    """Per-seed runs written by --csv (several files: concatenated; a repeated run keeps the
+    last one)."""
+    frames = [pd.read_csv(p, keep_default_na=True) for p in paths]
+    runs = pd.concat(frames, ignore_index=True)
+    for col in ("error_msg", "flags"):
+        runs[col] = runs[col].fillna("").astype(str) if col in runs else ""
+    keys = ["task", "n", "seed", "estimator"]
+    return runs.drop_duplicates(keys, keep="last").reset_index(drop=True)
+
+
+def report(runs: pd.DataFrame, task_list) -> pd.DataFrame:
+    """Print every task's table and the summary of the given runs; return the task table."""
+    table = aggregate(runs)
+    present = [t for t in task_list if t.name in set(table["task"])]
+    for task in present:
+        print_task(task, table)
+    ns = sorted(int(n) for n in table["n"].unique())
+    summary(table, present, ns)
+    return table
+
+
 def parse_options(items: list[str]) -> dict[str, dict]:
     """--option lmi.epochs=40 -> {"lmi": {"epochs": 40}} (values parsed as Python literals)."""
     import ast
@@ -257,7 +297,7 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, default=None, help="seeds per task and N (5)")
     ap.add_argument("--methods", nargs="+", default=None,
                     help="noisescale methods and/or bmi estimators (bmi-ksg, ...) to run")
-    ap.add_argument("--tasks", nargs="+", default=None, help="substrings of task names")
+    ap.add_argument("--tasks", nargs="+", default=None, help="task names, or substrings of them (a pattern equal to a name selects that task alone)")
     ap.add_argument("--refit", action="store_true",
                     help=f"also LMI with refit=True on {', '.join(REFIT_TASKS)} at the "
                          "smallest N (--refit-resamples half-samples)")
@@ -273,7 +313,19 @@ def main() -> None:
     ap.add_argument("--csv", type=Path, default=None,
                     help="write the per-task table here and the per-seed runs to *.runs.csv "
                          "(rewritten after every task)")
+    ap.add_argument("--resume", action="store_true",
+                    help="with --csv: keep the runs already in *.runs.csv and run only the "
+                         "(task, N, seed, estimator) cells it lacks")
+    ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RUNS_CSV",
+                    help="run nothing: print the tables and summary of these *.runs.csv files "
+                         "(e.g. the parts of a run split over processes)")
     args = ap.parse_args()
+    if args.merge:
+        runs = read_runs(args.merge)
+        print(f"# merged {len(runs)} runs from {len(args.merge)} file(s): "
+              f"{', '.join(sorted(runs['estimator'].unique()))}")
+        report(runs, all_tasks(quick=False))
+        return
     ns = args.n or ([2_000] if args.quick else [5_000, 10_000])
     n_seeds = args.seeds or (2 if args.quick else 5)
     args.method_options = parse_options(args.option)
@@ -291,7 +343,11 @@ def main() -> None:
           f"python {platform.python_version()}")
     task_list = all_tasks(quick=args.quick)
     if args.tasks:
-        task_list = [t for t in task_list if any(s in t.name for s in args.tasks)]
+        names = {t.name for t in task_list}
+        pick = set()  # a pattern naming a task exactly selects it alone, else every match
+        for pat in args.tasks:
+            pick |= {pat} if pat in names else {n for n in names if pat in n}
+        task_list = [t for t in task_list if t.name in pick]
     methods = available_methods(args.methods)
     bmi = {} if args.no_bmi else bmi_factories(args.bmi_steps, args.methods)
     if bmi:
@@ -306,6 +362,17 @@ def main() -> None:
           f"{args.resamples} half-samples, {args.shuffles} shuffles")
 
     rows: list[dict] = []
+    done: set[tuple] = set()
+    if args.resume:
+        if args.csv is None:
+            raise SystemExit("--resume needs --csv")
+        previous = args.csv.with_suffix(".runs.csv")
+        if previous.exists():
+            old = read_runs([previous])
+            old = old[old["error_msg"] == ""]
+            rows = old.to_dict("records")
+            done = {(r["task"], int(r["n"]), int(r["seed"]), r["estimator"]) for r in rows}
+            print(f"# resuming: {len(done)} runs kept from {previous}")
     table = pd.DataFrame()
     t_start = time.perf_counter()
     for task in task_list:
@@ -316,6 +383,9 @@ def main() -> None:
                 if args.refit and "lmi" in methods and task.name in REFIT_TASKS and n == min(ns):
                     jobs.append(("lmi+refit", "noisescale", True, args.refit_resamples))
                 jobs += [(b, "bmi", None, None) for b in bmi]
+                jobs = [j for j in jobs if (task.name, n, seed, j[0]) not in done]
+                if not jobs:
+                    continue
                 for name, source, refit, resamples in jobs:
                     base = {"task": task.name, "family": task.family, "dim_x": task.dim_x,
                             "dim_y": task.dim_y, "truth": task.mi, "n": n, "seed": seed,
@@ -325,7 +395,7 @@ def main() -> None:
                         if source == "bmi":
                             res = run_bmi(*bmi[name], x, y, seed)
                         else:
-                            res = run_noisescale(name.split("+")[0], x, y, seed, args,
+                            res = run_noisescale(name, x, y, seed, args,
                                                  refit or name not in TRAINED, resamples)
                         res["error_msg"] = ""
                     except Exception as e:  # noqa: BLE001 - record and go on
