@@ -174,25 +174,37 @@ def print_task(task, table: pd.DataFrame) -> None:
 def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
     by_name = {t.name: t for t in task_list}
     print("\n# Summary")
-    print("\nBest estimator per task (|mean error|, bits); default = "
-          "default_method('continuous', dx, dy); gap = |err(default)| - |err(best noisescale)|")
+    print("\nBest estimator per task (|mean error|, bits); d = |err(best noisescale)| - "
+          "|err(best bmi)| (<= 0: noisescale at least as close), +- its standard error from "
+          "the spread over seeds; default = default_method('continuous', dx, dy); gap = "
+          "|err(default)| - |err(best noisescale)|")
     print(f"{'task':<30} {'N':>7} {'truth':>6} {'best noisescale':>22} {'best bmi':>22} "
-          f"{'default':>16} {'gap':>6}")
-    gaps = []
+          f"{'d':>15} {'default':>16} {'gap':>6}")
+    gaps, verdicts = [], []
     for name in by_name:
         t = by_name[name]
         for n in ns:
             sub = table[(table["task"] == name) & (table["n"] == n)]
             if sub.empty:
                 continue
-            cells = []
+            cells, best = [], []
             for source in ("noisescale", "bmi"):
                 s = sub[sub["source"] == source]
                 if s.empty:
                     cells.append(("-", math.nan))
+                    best.append(None)
                     continue
                 b = s.loc[s["mean_error"].abs().idxmin()]
                 cells.append((f"{b.estimator} {b.mean_error:+.3f}", b.mean_error))
+                best.append(b)
+            dcell_vs = "-"
+            if best[0] is not None and best[1] is not None:
+                d = abs(best[0].mean_error) - abs(best[1].mean_error)
+                se_d = math.sqrt(sum((0.0 if b.seeds < 2 else b.sd_error) ** 2 / b.seeds
+                                     for b in best))
+                verdict = "ns" if d <= 0 else ("tie" if d <= 2 * se_d else "bmi")
+                verdicts.append((name, n, verdict, d, se_d))
+                dcell_vs = f"{d:+.3f}±{se_d:.3f} {verdict}"
             pick = default_method("continuous", t.dim_x, t.dim_y)
             d = sub[sub["estimator"] == pick]
             dcell, gap = "-", math.nan
@@ -202,13 +214,22 @@ def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
                 if max(t.dim_x, t.dim_y) <= 5 and t.mi > 0:
                     gaps.append((name, n, gap))
             print(f"{name:<30} {n:>7,} {t.mi:6.3f} {cells[0][0]:>22} {cells[1][0]:>22} "
-                  f"{dcell:>16} {fmt(gap, '.3f'):>6}")
+                  f"{dcell_vs:>15} {dcell:>16} {fmt(gap, '.3f'):>6}")
+    if verdicts:
+        count = {v: [f"{name} (N={n:,}, {d:+.3f}±{se:.3f})" for name, n, vv, d, se in verdicts
+                     if vv == v] for v in ("ns", "tie", "bmi")}
+        print(f"best noisescale vs best bmi on {len(verdicts)} task x N cells: at least as close "
+              f"on {len(count['ns'])}, bmi closer but within 2 se on {len(count['tie'])}"
+              + (f" [{'; '.join(count['tie'])}]" if count["tie"] else "")
+              + f", bmi closer beyond 2 se on {len(count['bmi'])}"
+              + (f" [{'; '.join(count['bmi'])}]" if count["bmi"] else ""))
     if gaps:
         g = np.array([v for _, _, v in gaps])
         worst = gaps[int(np.argmax(g))]
         print(f"default rule on the {len(gaps)} low-dimensional (dims <= 5) task x N cells: "
-              f"picks the best noisescale estimator in {int(np.sum(g <= 1e-12))}, mean gap "
-              f"{g.mean():.3f} bits, worst {worst[2]:.3f} ({worst[0]}, N={worst[1]:,})")
+              f"picks the best noisescale estimator in {int(np.sum(g <= 1e-12))}, within 0.1 "
+              f"bits of it in {int(np.sum(g <= 0.1))}, mean gap {g.mean():.3f} bits, worst "
+              f"{worst[2]:.3f} ({worst[0]}, N={worst[1]:,})")
 
     ours = [e for e in table.loc[table["source"] == "noisescale", "estimator"].unique()]
     print("\nCalibration of noisescale's intervals: 'cov' = coverage of the truth by the 95 % "
