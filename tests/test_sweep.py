@@ -338,13 +338,23 @@ def test_killed_run_resumes_to_the_same_table(dataset, tmp_path, sig, workers):
 def test_cli_run_fit_report(dataset, tmp_path):
     import tomli_w
 
+    # "day" is drawn independently of the cells' states: its estimates sit within their null
     cfg = config(dataset, tmp_path / "out", sweep__seeds=[0], sweep__n_cells=["all"],
                  signals=[{"kind": "categorical", "column": "cell_type", "name": "type <b>",
-                           "estimator": "ross"}])
+                           "estimator": "ross"},
+                          {"kind": "categorical", "column": "day", "estimator": "ross"}])
     (tmp_path / "sweep.toml").write_text(tomli_w.dumps(cfg))
     run = _cli("run", "sweep.toml", "--quiet", "--output", "elsewhere", cwd=tmp_path)
     assert run.returncode == 0, run.stderr
     out = tmp_path / "elsewhere"
+    results = pd.read_csv(out / "results.csv")
+    within = results["mi_flags"].fillna("").str.contains("within_null")
+    assert within[results["signal"] == "day"].mean() > 0.5
+    assert not within[results["signal"] != "day"].all()
+    # the sweep's summary warning, one line, printed even with --quiet
+    warned = [line for line in run.stderr.splitlines() if "WithinNullWarning" in line]
+    assert len(warned) == 1 and warned[0].startswith("warning: WithinNullWarning: "), run.stderr
+    assert f"{int(within.sum())} of {len(results)} MI estimates" in warned[0]
     for name in ("results.csv", "fits.csv", "report.html", "provenance.json", "config.toml"):
         assert (out / name).exists(), name
     html = (out / "report.html").read_text()

@@ -112,13 +112,24 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _sweep_and_report(cfg, args: argparse.Namespace, *, report: bool) -> int:
+    import warnings
+
+    from ..mi import TiesWarning, WithinNullWarning
     from ..sweep.runner import run_sweep
 
-    result = run_sweep(cfg, progress=not args.quiet, cancel=args.cancel)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", WithinNullWarning)
+        warnings.simplefilter("always", TiesWarning)
+        result = run_sweep(cfg, progress=not args.quiet, cancel=args.cancel)
     out = result.output
     if not args.quiet:
         print(f"{result.n_jobs} jobs ({result.n_ran} run, {result.n_reused} reused) in "
               f"{result.seconds:.1f} s; results: {out / 'results.csv'}", file=sys.stderr)
+    for w in caught:  # the sweep's summary of its MI flags, one line each, also with --quiet
+        if issubclass(w.category, (WithinNullWarning, TiesWarning)):
+            print(f"warning: {w.category.__name__}: {w.message}", file=sys.stderr)
+        else:
+            warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if report:
         fits = _write_fits(result.results, out / "fits.csv", ["dataset", "signal", "model"],
                            bootstrap=0, quiet=args.quiet, laws=("noise",))
