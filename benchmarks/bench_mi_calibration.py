@@ -280,7 +280,7 @@ def read_runs(paths: list[Path]) -> pd.DataFrame:
     return runs.drop_duplicates(keys, keep="last").reset_index(drop=True)
 
 
-def report(runs: pd.DataFrame, task_list) -> pd.DataFrame:
+def report(runs: pd.DataFrame, task_list, as_markdown: bool = False) -> pd.DataFrame:
     """Print every task's table and the summary of the given runs; return the task table."""
     table = aggregate(runs)
     present = [t for t in task_list if t.name in set(table["task"])]
@@ -288,7 +288,36 @@ def report(runs: pd.DataFrame, task_list) -> pd.DataFrame:
         print_task(task, table)
     ns = sorted(int(n) for n in table["n"].unique())
     summary(table, present, ns)
+    if as_markdown:
+        markdown(table, present, ns)
     return table
+
+
+def markdown(table: pd.DataFrame, task_list, ns: list[int],
+             columns=("ksg", "lmi", "cca", "cca+copula")) -> None:
+    """The summary as a Markdown table (mean error in bits over seeds), for the README."""
+    print("\n| task (truth, bits) | N | best noisescale | best benchmark-mi | d | "
+          + " | ".join(columns) + " | default |")
+    print("|---|---|---|---|---|" + "---|" * len(columns) + "---|")
+    for t in task_list:
+        for n in ns:
+            sub = table[(table["task"] == t.name) & (table["n"] == n)].set_index("estimator")
+            if sub.empty:
+                continue
+            best = []
+            for source in ("noisescale", "bmi"):
+                s = sub[sub["source"] == source]
+                best.append(None if s.empty else s.loc[s["mean_error"].abs().idxmin()])
+            cell = ["-" if b is None else f"{b.name} {b.mean_error:+.3f}" for b in best]
+            d = "-"
+            if best[0] is not None and best[1] is not None:
+                d = f"{abs(best[0].mean_error) - abs(best[1].mean_error):+.3f}"
+            cols = [f"{sub.loc[c, 'mean_error']:+.3f}" if c in sub.index else "-"
+                    for c in columns]
+            pick = default_method("continuous", t.dim_x, t.dim_y)
+            dflt = f"{pick} {sub.loc[pick, 'mean_error']:+.3f}" if pick in sub.index else pick
+            print(f"| {t.name} ({t.mi:.3f}) | {n:,} | {cell[0]} | {cell[1]} | {d} | "
+                  + " | ".join(cols) + f" | {dflt} |")
 
 
 def parse_options(items: list[str]) -> dict[str, dict]:
@@ -340,12 +369,14 @@ def main() -> None:
     ap.add_argument("--merge", type=Path, nargs="+", default=None, metavar="RUNS_CSV",
                     help="run nothing: print the tables and summary of these *.runs.csv files "
                          "(e.g. the parts of a run split over processes)")
+    ap.add_argument("--markdown", action="store_true",
+                    help="also print the summary as a Markdown table (mean errors, bits)")
     args = ap.parse_args()
     if args.merge:
         runs = read_runs(args.merge)
         print(f"# merged {len(runs)} runs from {len(args.merge)} file(s): "
               f"{', '.join(sorted(runs['estimator'].unique()))}")
-        report(runs, all_tasks(quick=False))
+        report(runs, all_tasks(quick=False), as_markdown=args.markdown)
         return
     ns = args.n or ([2_000] if args.quick else [5_000, 10_000])
     n_seeds = args.seeds or (2 if args.quick else 5)
@@ -438,6 +469,8 @@ def main() -> None:
         print("no results")
         return
     summary(table, task_list, ns)
+    if args.markdown:
+        markdown(table, task_list, ns)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
 
 
