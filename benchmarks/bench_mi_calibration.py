@@ -171,6 +171,14 @@ def print_task(task, table: pd.DataFrame) -> None:
               f"{fmt(r.mean_se, '.3f'):>6} {fmt(r.mean_null):>7} {r.seconds:8.1f}{fail}")
 
 
+def _biased(r) -> bool:
+    """Is the mean error distinguishable from 0: beyond 2 standard errors of the mean over seeds
+    (from 5 seeds on), or 2 mean reported se with fewer seeds."""
+    if r.seeds >= 5 and r.sd_error > 0:
+        return abs(r.mean_error) > 2 * r.sd_error / math.sqrt(r.seeds)
+    return not (r.mean_se > 0 and abs(r.mean_error) < 2 * r.mean_se)
+
+
 def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
     by_name = {t.name: t for t in task_list}
     print("\n# Summary")
@@ -232,9 +240,12 @@ def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
               f"{worst[2]:.3f} ({worst[0]}, N={worst[1]:,})")
 
     ours = [e for e in table.loc[table["source"] == "noisescale", "estimator"].unique()]
-    print("\nCalibration of noisescale's intervals: 'cov' = coverage of the truth by the 95 % "
-          "interval where the estimator is unbiased (|mean error| < 2 x mean se), else its "
-          "bias (mean error, bits)")
+    print("\nCalibration of noisescale's intervals: coverage of the truth by the 95 % interval; "
+          "'b' marks an estimator biased at this resolution, with its bias (mean error, bits): "
+          "|mean error| > 2 x its standard error over seeds (sd / sqrt(seeds), from 5 seeds "
+          "on; with fewer, 2 x the mean reported se)")
+    ok = table["source"] == "noisescale"
+    table = table.assign(biased=[_biased(r) for _, r in table.iterrows()])
     for n in ns:
         print(f"N = {n:,}")
         print(f"  {'task':<30} " + " ".join(f"{e:>12}" for e in ours))
@@ -248,15 +259,15 @@ def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
                     cells.append("-")
                     continue
                 r = sub.loc[e]
-                if r.mean_se > 0 and abs(r.mean_error) < 2 * r.mean_se:
-                    cells.append(f"cov {r.coverage:.2f}")
-                else:
-                    cells.append(f"bias {r.mean_error:+.2f}")
+                cells.append(f"{r.coverage:.2f}" + (f" b{r.mean_error:+.3f}" if r.biased else ""))
             print(f"  {name:<30} " + " ".join(f"{c:>12}" for c in cells))
-        unb = table[(table["n"] == n) & (table["source"] == "noisescale")
-                    & (table["mean_error"].abs() < 2 * table["mean_se"])]
+        unb = table[(table["n"] == n) & ok & ~table["biased"] & table["coverage"].notna()]
         if not unb.empty:
-            print(f"  where unbiased ({len(unb)} cells): mean coverage {unb['coverage'].mean():.2f}")
+            cov = unb["coverage"].to_numpy()
+            print(f"  where unbiased ({len(unb)} cells, {int(unb['seeds'].sum())} intervals): "
+                  f"mean coverage {np.average(cov, weights=unb['seeds']):.3f}; cells at "
+                  f"0.90-0.99: {int(np.sum((cov >= 0.9) & (cov <= 0.99)))}, above: "
+                  f"{int(np.sum(cov > 0.99))}, below: {int(np.sum(cov < 0.9))}")
 
     nn = 10_000 if 10_000 in ns else max(ns)
     ind = table[(table["family"] == "independent") & (table["n"] == nn)]
