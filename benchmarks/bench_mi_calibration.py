@@ -179,12 +179,26 @@ def _biased(r) -> bool:
     return not (r.mean_se > 0 and abs(r.mean_error) < 2 * r.mean_se)
 
 
-def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
+def _paired_se(runs: pd.DataFrame, task: str, n: int, best) -> float:
+    """Standard error over seeds of d = |mean err a| - |mean err b| = mean(sa·a_i - sb·b_i)
+    (sa, sb the signs of the mean errors), paired by seed: both ran on the same samples."""
+    sub = runs[(runs["task"] == task) & (runs["n"] == n) & (runs["error_msg"] == "")]
+    err = [sub[sub["estimator"] == b.estimator].set_index("seed")["mi"] - b.truth for b in best]
+    both = pd.concat(err, axis=1, join="inner").dropna()
+    if len(both) < 2:
+        return math.nan
+    d = (np.sign(best[0].mean_error) * both.iloc[:, 0]
+         - np.sign(best[1].mean_error) * both.iloc[:, 1])
+    return float(d.std(ddof=1) / math.sqrt(len(d)))
+
+
+def summary(table: pd.DataFrame, runs: pd.DataFrame, task_list, ns: list[int]) -> None:
     by_name = {t.name: t for t in task_list}
     print("\n# Summary")
     print("\nBest estimator per task (|mean error|, bits); d = |err(best noisescale)| - "
-          "|err(best bmi)| (<= 0: noisescale at least as close), +- its standard error from "
-          "the spread over seeds; default = default_method('continuous', dx, dy); gap = "
+          "|err(best bmi)| (<= 0: noisescale at least as close), +- its standard error over "
+          "seeds, paired (both ran on the same samples); verdict ns: d <= 0, tie: d within 2 se or "
+          "both mean errors within 2 se of 0, bmi: beyond; default = default_method('continuous', dx, dy); gap = "
           "|err(default)| - |err(best noisescale)|")
     print(f"{'task':<30} {'N':>7} {'truth':>6} {'best noisescale':>22} {'best bmi':>22} "
           f"{'d':>15} {'default':>16} {'gap':>6}")
@@ -208,9 +222,13 @@ def summary(table: pd.DataFrame, task_list, ns: list[int]) -> None:
             dcell_vs = "-"
             if best[0] is not None and best[1] is not None:
                 d = abs(best[0].mean_error) - abs(best[1].mean_error)
-                se_d = math.sqrt(sum((0.0 if b.seeds < 2 else b.sd_error) ** 2 / b.seeds
-                                     for b in best))
-                verdict = "ns" if d <= 0 else ("tie" if d <= 2 * se_d else "bmi")
+                se_d = _paired_se(runs, name, n, best)
+                # a tie: bmi closer by less than 2 paired se, or both means within 2 se of
+                # the truth (then which is closer is the samples' common error, not a bias)
+                unbiased = all(b.seeds >= 2 and abs(b.mean_error)
+                               <= 2 * b.sd_error / math.sqrt(b.seeds) for b in best)
+                verdict = ("ns" if d <= 0 else "tie" if (d <= 2 * se_d or unbiased)
+                           else "bmi")
                 verdicts.append((name, n, verdict, d, se_d))
                 dcell_vs = f"{d:+.3f}±{se_d:.3f} {verdict}"
             pick = default_method("continuous", t.dim_x, t.dim_y)
@@ -298,7 +316,7 @@ def report(runs: pd.DataFrame, task_list, as_markdown: bool = False) -> pd.DataF
     for task in present:
         print_task(task, table)
     ns = sorted(int(n) for n in table["n"].unique())
-    summary(table, present, ns)
+    summary(table, runs, present, ns)
     if as_markdown:
         markdown(table, present, ns)
     return table
@@ -479,7 +497,7 @@ def main() -> None:
     if table.empty:
         print("no results")
         return
-    summary(table, task_list, ns)
+    summary(table, runs, task_list, ns)
     if args.markdown:
         markdown(table, task_list, ns)
     print(f"\ntotal {time.perf_counter() - t_start:.0f} s")
