@@ -245,7 +245,7 @@ def summary(table: pd.DataFrame, runs: pd.DataFrame, task_list, ns: list[int]) -
         count = {v: [f"{name} (N={n:,}, {d:+.3f}±{se:.3f})" for name, n, vv, d, se in verdicts
                      if vv == v] for v in ("ns", "tie", "bmi")}
         print(f"best noisescale vs best bmi on {len(verdicts)} task x N cells: at least as close "
-              f"on {len(count['ns'])}, bmi closer but within 2 se on {len(count['tie'])}"
+              f"on {len(count['ns'])}, bmi closer but within noise (tie) on {len(count['tie'])}"
               + (f" [{'; '.join(count['tie'])}]" if count["tie"] else "")
               + f", bmi closer beyond 2 se on {len(count['bmi'])}"
               + (f" [{'; '.join(count['bmi'])}]" if count["bmi"] else ""))
