@@ -282,10 +282,12 @@ def summary(table: pd.DataFrame, runs: pd.DataFrame, task_list, ns: list[int]) -
         unb = table[(table["n"] == n) & ok & ~table["biased"] & table["coverage"].notna()]
         if not unb.empty:
             cov = unb["coverage"].to_numpy()
-            print(f"  where unbiased ({len(unb)} cells, {int(unb['seeds'].sum())} intervals): "
-                  f"mean coverage {np.average(cov, weights=unb['seeds']):.3f}; cells at "
-                  f"0.90-0.99: {int(np.sum((cov >= 0.9) & (cov <= 0.99)))}, above: "
-                  f"{int(np.sum(cov > 0.99))}, below: {int(np.sum(cov < 0.9))}")
+            line = (f"  where unbiased ({len(unb)} cells, {int(unb['seeds'].sum())} intervals): "
+                    f"mean coverage {np.average(cov, weights=unb['seeds']):.3f}")
+            if unb["seeds"].min() >= 20:  # a cell's own coverage means something
+                line += (f"; cells at 0.90-0.99: {int(np.sum((cov >= 0.9) & (cov <= 0.99)))}, "
+                         f"above: {int(np.sum(cov > 0.99))}, below: {int(np.sum(cov < 0.9))}")
+            print(line)
 
     nn = 10_000 if 10_000 in ns else max(ns)
     ind = table[(table["family"] == "independent") & (table["n"] == nn)]
