@@ -116,10 +116,10 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
     standard error (the ``mi_se`` column of a sweep run with uncertainty on; an estimate with
     se 0, e.g. an exact 0 for a constant embedding, is floored at a tenth of the median
     positive se of its own group of ``by``, so that signals measured with very different
-    precision do not set each other's floor; a finite MI without an se is an error). Fits are unweighted unless
-    ``weights="replicates"``: weights from the
-    spread over seeds at each point, which needs many seeds (with 3 to 5 the 95 % intervals
-    hold the truth in only 60-90 % of simulated sweeps, against ~95 % unweighted). Columns
+    precision do not set each other's floor; a finite MI without an se is an error). Fits are
+    unweighted unless ``weights="replicates"``: weights from the spread over seeds at each
+    point, which needs many seeds (with 3 to 5 the 95 % intervals hold the truth in only
+    60-90 % of simulated sweeps, against ~95 % unweighted). Columns
     not applying to a law are NaN; a curve that cannot be fitted has the flag ``failed`` and
     its reason in ``error``. ``reliable`` is False for ``failed`` and for the flags of
     :data:`~noisescale.laws.fit.UNRELIABLE`: ``few_points``, ``few_levels`` (fewer than three
