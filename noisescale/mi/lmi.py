@@ -8,7 +8,10 @@ so latent dimensions that carry the independent rest of x or y (or nothing) cost
 e.g. a dependence in 2 of 25 dimensions per side came out at 0.6 of 1.47 bits when the latents
 also had to reconstruct their own input. Steps:
 
-1. standardize every column (constant columns become 0) and clip to ±``clip``;
+1. standardize every column (constant columns become 0) and clip to ±``clip``; with
+   ``copula=True`` replace every column by the normal scores of its ranks first
+   (:func:`noisescale.mi.gaussian.normal_scores`), which leaves the MI unchanged and tames
+   heavy tails (Student-t with ν = 1 in 2 × 2: −1.15 → −0.05 bits at N = 5,000);
 2. split the samples (seeded) into training, validation and held-out sets;
 3. train both encoders and cross-predictors jointly with Adam on, per sample in nats,
    ``cross_weight · (½‖y − g_y(z_x)‖² + ½‖x − g_x(z_y)‖²) + β · (C_x + C_y + KL_x + KL_y)``
@@ -57,6 +60,7 @@ from .._internal.seeding import split
 from ..models.training import mlp, seeded
 from ..models.training import train as train_loop
 from ._samples import as_samples, check_k, standardize_
+from .gaussian import normal_scores
 from ._ties import is_constant
 from .ksg import _ksg, _resolve_knn, prepare
 from .result import HeldOutFit
@@ -209,6 +213,7 @@ def lmi(
     cross_weight: float = 1.0,
     reconstruction_weight: float = 0.0,
     clip: float = 10.0,
+    copula: bool = False,
     seed: int = 0,
     device: str = "auto",
     progress: bool = False,
@@ -227,7 +232,10 @@ def lmi(
     dimensions go to KSG (``kept_x``, ``kept_y``; ``zx``, ``zy`` hold all of them). 0 turns the
     bottleneck off (no noise, every latent dimension kept). ``cross_weight`` and
     ``reconstruction_weight`` weight the cross-prediction and own-reconstruction terms;
-    ``bottleneck=0, reconstruction_weight=1`` is the original LMI.
+    ``bottleneck=0, reconstruction_weight=1`` is the original LMI. ``copula=True`` trains on
+    each column's rank normal scores instead of its standardized values (module docstring,
+    step 1): the MI is the same, and outliers of heavy-tailed columns no longer squash the rest
+    of the samples into a sliver of the clipped range.
 
     If x or y is constant (all rows equal after standardization and clipping) the MI is exactly
     0 and no network is trained: ``mi`` is 0.0, ``pointwise`` zeros for the held-out samples
@@ -243,6 +251,10 @@ def lmi(
     xs = as_samples("x", x)
     n = xs.shape[0]
     ys = as_samples("y", y, n)
+    if not isinstance(copula, bool | np.bool_):
+        raise TypeError(f"copula must be True or False, got {copula!r}")
+    if copula:
+        xs, ys = normal_scores(xs), normal_scores(ys)
     for name, v in (("latent_dim", latent_dim), ("epochs", epochs), ("patience", patience),
                     ("batch_size", batch_size)):
         check_int(name, v)
