@@ -6,6 +6,8 @@ import math
 import numbers
 from typing import Any
 
+import numpy as np
+
 
 def check_seed(seed: Any) -> int:
     """Validate a ``seed=`` argument: an integer in [0, 2**64)."""
@@ -39,6 +41,13 @@ def check_number(name: str, value: Any, *, minimum: float | None = None,
         return v
     bound = " > 0" if positive else (f" >= {minimum:g}" if minimum is not None else "")
     raise (error or ValueError)(f"{name} must be a finite number{bound}, got {value!r}")
+
+
+def check_bool(name: str, value: Any) -> bool:
+    """Validate a True/False option (numpy bools too; 0 and 1 are not bools here)."""
+    if not isinstance(value, (bool, np.bool_)):
+        raise TypeError(f"{name} must be True or False, got {value!r}")
+    return bool(value)
 
 
 def check_threads(threads: Any) -> int:

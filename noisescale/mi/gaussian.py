@@ -37,11 +37,11 @@ from __future__ import annotations
 import math
 
 import numpy as np
-from scipy.special import digamma, ndtri
-from scipy.stats import rankdata
+from scipy.special import digamma
 
-from .._internal.checks import check_number
-from ._samples import as_samples, standardize_
+from .._internal.checks import check_bool, check_number
+from ._samples import as_samples, rank_normal, standardize_
+from ._samples import normal_scores  # noqa: F401 - public here, beside cca(copula=True)
 from ._ties import is_constant
 
 LN2 = math.log(2.0)
@@ -120,9 +120,7 @@ def cca(x, y, *, bias_correction: bool | None = None, ridge: float = 0.0,
     if bias_correction and ridge > 0:
         raise ValueError("bias_correction=True holds only for ridge=0: the bias of the "
                          "regularized estimate is not known; pass bias_correction=False")
-    if not isinstance(copula, bool | np.bool_):
-        raise TypeError(f"copula must be True or False, got {copula!r}")
-    rho, one_minus_rho2, n, rx, ry = _canonical(x, y, ridge, copula=bool(copula))
+    rho, one_minus_rho2, n, rx, ry = _canonical(x, y, ridge, copula=check_bool("copula", copula))
     if rx == 0 or ry == 0:
         return 0.0
     if (one_minus_rho2 <= 0).any():
@@ -145,15 +143,6 @@ def gaussian_bias(n: int, dx: int, dy: int) -> float:
     return 0.5 * float(np.sum(digamma((n - i) / 2) - digamma((n - big - i) / 2))) / LN2
 
 
-def normal_scores(a) -> np.ndarray:
-    """Each column of ``a`` (N, d) replaced by Φ⁻¹(rank / (N + 1)), ranks from 1 to N with
-    ties sharing their average rank: a new float64 array with standard-normal marginals (up to
-    ties), increasing in each column's values; a constant column becomes constant 0."""
-    a = as_samples("a", a)
-    ranks = rankdata(a, axis=0, method="average")
-    return ndtri(ranks / (a.shape[0] + 1.0))
-
-
 def _canonical(x, y, ridge, copula: bool = False
                ) -> tuple[np.ndarray, np.ndarray, int, int, int]:
     """(ρ descending, 1 − ρ² computed accurately near ρ = 1, N, rank x, rank y)."""
@@ -164,7 +153,7 @@ def _canonical(x, y, ridge, copula: bool = False
     if n < 2:
         raise ValueError(f"need at least 2 samples for canonical correlations, got {n}")
     if copula:
-        xs, ys = normal_scores(xs), normal_scores(ys)
+        xs, ys = rank_normal(xs), rank_normal(ys)
     empty = np.zeros(0)
     standardize_(xs)
     standardize_(ys)

@@ -54,13 +54,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .._internal.checks import check_int, check_seed, check_threads
+from .._internal.checks import check_bool, check_int, check_seed, check_threads
 from .._internal.devices import torch_device
 from .._internal.seeding import split
 from ..models.training import mlp, seeded
 from ..models.training import train as train_loop
-from ._samples import as_samples, check_k, standardize_
-from .gaussian import normal_scores
+from ._samples import as_samples, check_k, rank_normal, standardize_
 from ._ties import is_constant
 from .ksg import _ksg, _resolve_knn, prepare
 from .result import HeldOutFit
@@ -251,10 +250,8 @@ def lmi(
     xs = as_samples("x", x)
     n = xs.shape[0]
     ys = as_samples("y", y, n)
-    if not isinstance(copula, bool | np.bool_):
-        raise TypeError(f"copula must be True or False, got {copula!r}")
-    if copula:
-        xs, ys = normal_scores(xs), normal_scores(ys)
+    if check_bool("copula", copula):
+        xs, ys = rank_normal(xs), rank_normal(ys)
     for name, v in (("latent_dim", latent_dim), ("epochs", epochs), ("patience", patience),
                     ("batch_size", batch_size)):
         check_int(name, v)

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from .._internal.checks import check_int, check_number, check_seed
+from .._internal.checks import check_bool, check_int, check_number, check_seed
 from .._internal.seeding import generator, legacy_seed
 from ._samples import as_samples, standardize_
 from ._ties import is_constant
@@ -89,8 +89,7 @@ def fit_probe(x, y, *, labels: bool = False, folds: int = 5, seed: int = 0,
         ("continuous" or "labels"), ``folds``, ``fold`` (each sample's fold), ``x_columns``
         (the columns of x used), and ``alpha`` (chosen per fold, relative) or ``C``.
     """
-    if not isinstance(labels, bool | np.bool_):
-        raise TypeError(f"labels must be True or False, got {labels!r}")
+    check_bool("labels", labels)
     seed = check_seed(seed)
     xs = as_samples("x", x)
     n = xs.shape[0]

@@ -47,7 +47,7 @@ import pandas as pd
 import scipy.sparse as sp
 from scipy.special import ndtr
 
-from .._internal.checks import check_int, check_number, check_seed
+from .._internal.checks import check_bool, check_int, check_number, check_seed
 from .._internal.seeding import generator
 from ..io.chunked import run_chunks
 from ..io.stores import check_destination, store_format
@@ -214,8 +214,7 @@ def _options(n_cells, n_genes, n_types, n_programs, mean_umis, library_sigma, li
              dispersion, n_proteins, protein_noise, time_noise, spatial, seed) -> _Options:
     if likelihood not in ("nb", "poisson"):
         raise ValueError(f"likelihood must be 'nb' or 'poisson', got {likelihood!r}")
-    if not isinstance(spatial, (bool, np.bool_)):
-        raise TypeError(f"spatial must be True or False, got {spatial!r}")
+    check_bool("spatial", spatial)
     o = _Options(
         n_cells=check_int("n_cells", n_cells), n_genes=check_int("n_genes", n_genes),
         n_types=check_int("n_types", n_types), n_programs=check_int("n_programs", n_programs, 0),
