@@ -54,34 +54,34 @@ REFIT_TASKS = ("normal-sparse-5x5", "student-dof2-2x2")
 VARIANTS = {"cca+copula": ("cca", {"copula": True}), "lmi+copula": ("lmi", {"copula": True})}
 
 
+def resolve(name: str) -> tuple[str, dict]:
+    """An estimator's name in the tables -> (noisescale method, fixed options): a variant of
+    VARIANTS, "lmi+refit" (lmi, refit set by the job) or a plain method."""
+    return VARIANTS.get(name, (name.split("+")[0], {}))
+
+
 def available_methods(wanted: list[str] | None) -> list[str]:
-    methods = [m for m in METHODS if m != "ross"]  # ross needs labels: no task has them
+    """The methods (ross needs labels: no task has them) and variants to run, those whose
+    module (and torch, for trained methods) imports."""
+    names = [m for m in METHODS if m != "ross"] + list(VARIANTS)
     if wanted:
-        methods = [m for m in methods if m in wanted]
+        names = [m for m in names if m in wanted]
+    importable: dict[str, bool] = {}
     out = []
-    for m in methods:
-        try:
-            importlib.import_module(MODULES[m])
-            if m in TRAINED:
-                importlib.import_module("torch")
-        except (ImportError, ModuleNotFoundError) as e:
-            print(f"  note: skipping noisescale {m!r}: {type(e).__name__}: {e}")
-            continue
-        out.append(m)
-    out += [v for v, (base, _) in VARIANTS.items() if base in out
-            and (not wanted or v in wanted)]
-    if wanted:  # a variant asked for alone, without its base method
-        out += [v for v, (base, _) in VARIANTS.items() if v in wanted and v not in out
-                and base not in out and _imports(base)]
+    for name in names:
+        method = resolve(name)[0]
+        if method not in importable:
+            try:
+                importlib.import_module(MODULES[method])
+                if method in TRAINED:
+                    importlib.import_module("torch")
+                importable[method] = True
+            except (ImportError, ModuleNotFoundError) as e:
+                print(f"  note: skipping noisescale {method!r}: {type(e).__name__}: {e}")
+                importable[method] = False
+        if importable[method]:
+            out.append(name)
     return out
-
-
-def _imports(method: str) -> bool:
-    try:
-        importlib.import_module(MODULES[method])
-        return True
-    except ImportError:
-        return False
 
 
 def bmi_factories(steps: int | None, wanted: list[str] | None):
@@ -109,7 +109,7 @@ def bmi_factories(steps: int | None, wanted: list[str] | None):
 
 
 def run_noisescale(name, x, y, seed, args, refit, resamples):
-    method, fixed = VARIANTS.get(name, (name.split("+")[0], {}))
+    method, fixed = resolve(name)
     options = {**args.method_options.get(method, {}), **fixed}
     t0 = time.perf_counter()
     with warnings.catch_warnings():
@@ -171,6 +171,16 @@ def print_task(task, table: pd.DataFrame) -> None:
               f"{fmt(r.mean_se, '.3f'):>6} {fmt(r.mean_null):>7} {r.seconds:8.1f}{fail}")
 
 
+def best_by_source(sub: pd.DataFrame) -> list:
+    """The rows of the noisescale and the bmi estimator with the smallest |mean error| in one
+    task x N block of the task table (None for a source that did not run)."""
+    out = []
+    for source in ("noisescale", "bmi"):
+        s = sub[sub["source"] == source]
+        out.append(None if s.empty else s.loc[s["mean_error"].abs().idxmin()])
+    return out
+
+
 def _biased(r) -> bool:
     """Is the mean error distinguishable from 0: beyond 2 standard errors of the mean over seeds
     (from 5 seeds on), or 2 mean reported se with fewer seeds."""
@@ -209,16 +219,9 @@ def summary(table: pd.DataFrame, runs: pd.DataFrame, task_list, ns: list[int]) -
             sub = table[(table["task"] == name) & (table["n"] == n)]
             if sub.empty:
                 continue
-            cells, best = [], []
-            for source in ("noisescale", "bmi"):
-                s = sub[sub["source"] == source]
-                if s.empty:
-                    cells.append(("-", math.nan))
-                    best.append(None)
-                    continue
-                b = s.loc[s["mean_error"].abs().idxmin()]
-                cells.append((f"{b.estimator} {b.mean_error:+.3f}", b.mean_error))
-                best.append(b)
+            best = best_by_source(sub)
+            cells = [("-", math.nan) if b is None else
+                     (f"{b.estimator} {b.mean_error:+.3f}", b.mean_error) for b in best]
             dcell_vs = "-"
             if best[0] is not None and best[1] is not None:
                 d = abs(best[0].mean_error) - abs(best[1].mean_error)
@@ -332,14 +335,12 @@ def markdown(table: pd.DataFrame, task_list, ns: list[int],
     print("|---|---|---|---|---|" + "---|" * len(columns) + "---|")
     for t in task_list:
         for n in ns:
-            sub = table[(table["task"] == t.name) & (table["n"] == n)].set_index("estimator")
+            sub = table[(table["task"] == t.name) & (table["n"] == n)]
             if sub.empty:
                 continue
-            best = []
-            for source in ("noisescale", "bmi"):
-                s = sub[sub["source"] == source]
-                best.append(None if s.empty else s.loc[s["mean_error"].abs().idxmin()])
-            cell = ["-" if b is None else f"{b.name} {b.mean_error:+.3f}" for b in best]
+            best = best_by_source(sub)
+            cell = ["-" if b is None else f"{b.estimator} {b.mean_error:+.3f}" for b in best]
+            sub = sub.set_index("estimator")
             d = "-"
             if best[0] is not None and best[1] is not None:
                 d = f"{abs(best[0].mean_error) - abs(best[1].mean_error):+.3f}"
@@ -473,14 +474,14 @@ def main() -> None:
                     base = {"task": task.name, "family": task.family, "dim_x": task.dim_x,
                             "dim_y": task.dim_y, "truth": task.mi, "n": n, "seed": seed,
                             "estimator": name, "source": source,
-                            "refit": refit if name.split("+")[0] in TRAINED else None}
+                            "refit": refit if resolve(name)[0] in TRAINED else None}
                     try:
                         if source == "bmi":
                             res = run_bmi(*bmi[name], x, y, seed)
                         else:
-                            base_method = VARIANTS.get(name, (name.split("+")[0],))[0]
                             res = run_noisescale(name, x, y, seed, args,
-                                                 refit or base_method not in TRAINED, resamples)
+                                                 refit or resolve(name)[0] not in TRAINED,
+                                                 resamples)
                         res["error_msg"] = ""
                     except Exception as e:  # noqa: BLE001 - record and go on
                         res = {"mi": math.nan, "seconds": math.nan,
