@@ -17,6 +17,7 @@
 
 #include "noisescale/api.hpp"  // nested_plans, make_targets
 #include "noisescale/cpu.hpp"
+#include "noisescale/cpu_per_gene.hpp"
 #include "noisescale/kdtree.hpp"
 #include "noisescale/kernels.hpp"
 #include "noisescale/matrix.hpp"
@@ -251,6 +252,92 @@ py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<do
     });
 }
 
+// Per-gene thinning (CPU only; cpu_per_gene.hpp) -------------------------------------------
+
+using Int64Array = py::array_t<int64_t, py::array::c_style>;
+
+// Call f(in) with a checked CSR view of the arrays, for any count and index dtype.
+template <class F>
+decltype(auto) with_csr(const py::array& indptr, const py::array& indices, const py::array& data,
+                        int64_t n_rows, int64_t n_cols, int64_t row_offset, F&& f) {
+    return with_count_type(data.dtype(), [&](auto vt) {
+        return with_index_type(indptr, indices, [&](auto it) {
+            using V = typename decltype(vt)::type;
+            using I = typename decltype(it)::type;
+            return f(compressed_view<V, I>(indptr, indices, data, n_rows, n_cols, true,
+                                           row_offset));
+        });
+    });
+}
+
+template <class T>
+py::array_t<T> matrix_of(const std::vector<T>& v, int64_t rows, int64_t cols) {
+    py::array_t<T> out(std::vector<py::ssize_t>{rows, cols});
+    std::copy(v.begin(), v.end(), out.mutable_data());
+    return out;
+}
+
+py::tuple thin_per_gene_csr(const py::array& indptr, const py::array& indices,
+                            const py::array& data, int64_t n_rows, int64_t n_cols,
+                            int64_t row_offset, double fraction, uint64_t seed, bool keep_zeros,
+                            int threads) {
+    nested_plans({fraction});
+    return with_csr(indptr, indices, data, n_rows, n_cols, row_offset, [&](const auto& in) {
+        decltype(cpu::thin_per_gene(in, fraction, seed, keep_zeros, threads)) out;
+        {
+            py::gil_scoped_release nogil;
+            out = cpu::thin_per_gene(in, fraction, seed, keep_zeros, threads);
+        }
+        return to_python(out, n_rows);
+    });
+}
+
+Int64Array per_gene_block_totals(const py::array& indptr, const py::array& indices,
+                                 const py::array& data, int64_t n_rows, int64_t n_cols,
+                                 int64_t row_offset, int block_bits) {
+    return with_csr(indptr, indices, data, n_rows, n_cols, row_offset, [&](const auto& in) {
+        std::vector<int64_t> t;
+        {
+            py::gil_scoped_release nogil;
+            t = cpu::block_totals(in, block_bits);
+        }
+        return matrix_of(t, n_cols ? static_cast<int64_t>(t.size()) / n_cols
+                                   : cpu::block_count(row_offset, n_rows, block_bits),
+                         n_cols);
+    });
+}
+
+Int64Array per_gene_block_takes(const Int64Array& totals, int64_t first_block, int block_bits,
+                                double fraction, uint64_t seed, int threads) {
+    nested_plans({fraction});
+    if (totals.ndim() != 2) throw std::invalid_argument("block totals must be a 2-D array");
+    const int64_t n_blocks = totals.shape(0), n_cols = totals.shape(1);
+    std::vector<int64_t> t;
+    {
+        py::gil_scoped_release nogil;
+        t = cpu::block_takes(totals.data(), n_blocks, n_cols, first_block, block_bits, fraction,
+                             seed, threads);
+    }
+    return matrix_of(t, n_blocks, n_cols);
+}
+
+py::tuple thin_per_gene_blocks(const py::array& indptr, const py::array& indices,
+                               const py::array& data, int64_t n_rows, int64_t n_cols,
+                               int64_t row_offset, const Int64Array& takes, int block_bits,
+                               uint64_t seed, bool keep_zeros, int threads) {
+    if (takes.ndim() != 2 || takes.shape(1) != n_cols)
+        throw std::invalid_argument("takes must be a 2-D array with one column per gene");
+    return with_csr(indptr, indices, data, n_rows, n_cols, row_offset, [&](const auto& in) {
+        decltype(cpu::thin_per_gene(in, 0.0, seed, keep_zeros, threads)) out;
+        {
+            py::gil_scoped_release nogil;
+            out = cpu::thin_per_gene_blocks(in, takes.data(), takes.shape(0), block_bits, seed,
+                                            keep_zeros, threads);
+        }
+        return to_python(out, n_rows);
+    });
+}
+
 // The targets of a numpy int64 array, checked by make_targets (a scalar or one per row).
 Targets targets_from(const py::array_t<int64_t, py::array::c_style>& targets, int64_t n_rows) {
     const std::vector<int64_t> shape(targets.shape(), targets.shape() + targets.ndim());
@@ -396,6 +483,21 @@ PYBIND11_MODULE(_core, m) {
     m.def("downsample_dense", &downsample_dense, py::arg("x"), py::arg("row_offset"),
           py::arg("target"), py::arg("seed"), py::arg("threads"), py::arg("device"),
           "Per-row downsampling of a C-ordered dense array to target totals.");
+    m.def("thin_per_gene_csr", &thin_per_gene_csr, py::arg("indptr"), py::arg("indices"),
+          py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("row_offset"),
+          py::arg("fraction"), py::arg("seed"), py::arg("keep_zeros"), py::arg("threads"),
+          "Per-gene thinning of a whole CSR matrix: gene j keeps floor(T_j * fraction) UMIs.");
+    m.def("per_gene_block_totals", &per_gene_block_totals, py::arg("indptr"), py::arg("indices"),
+          py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("row_offset"),
+          py::arg("block_bits"),
+          "Gene totals of a CSR chunk per aligned block of 2^block_bits rows (pass one).");
+    m.def("per_gene_block_takes", &per_gene_block_takes, py::arg("totals"),
+          py::arg("first_block"), py::arg("block_bits"), py::arg("fraction"), py::arg("seed"),
+          py::arg("threads"), "Each block's per-gene takes from the block totals of a matrix.");
+    m.def("thin_per_gene_blocks", &thin_per_gene_blocks, py::arg("indptr"), py::arg("indices"),
+          py::arg("data"), py::arg("n_rows"), py::arg("n_cols"), py::arg("row_offset"),
+          py::arg("takes"), py::arg("block_bits"), py::arg("seed"), py::arg("keep_zeros"),
+          py::arg("threads"), "Per-gene thinning of an aligned CSR chunk given its block takes.");
     m.def("kth_neighbor_distance", &kth_neighbor_distance, py::arg("points"), py::arg("k"),
           py::arg("threads"),
           "Max-norm distance from each point to its k-th nearest other point (exact).");

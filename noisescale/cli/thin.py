@@ -47,6 +47,10 @@ def add_command(sub) -> None:
                           "replacement (cells with fewer are kept as they are)")
     how.add_argument("--target-column", metavar="COL",
                      help="like --target-umis with each cell's own target read from obs[COL]")
+    p.add_argument("--method", choices=["binomial", "per_gene"], default="binomial",
+                   help="with --fraction: binomial (default; each UMI kept independently) or "
+                        "per_gene (the paper authors' variant: each gene keeps exactly "
+                        "floor(total * Q) of its UMIs; reads the input twice)")
     p.add_argument("--out-pattern", metavar="PATTERN",
                    help="output names for --fractions, with {fraction} (and optionally "
                         "{index}) filled in, e.g. cells_q{fraction}.h5ad")
@@ -80,6 +84,8 @@ def _run_thin(args: argparse.Namespace) -> int:
                   compression=args.compression, threads=args.threads, progress=not args.quiet,
                   cancel=args.cancel)
     t0 = time.perf_counter()
+    if args.method != "binomial" and args.fraction is None:
+        parser.error("--method per_gene applies to --fraction only")
     if args.fractions is not None:
         if args.output is not None or args.out_pattern is None:
             parser.error("--fractions writes one file per fraction: give --out-pattern "
@@ -95,7 +101,8 @@ def _run_thin(args: argparse.Namespace) -> int:
         if args.out_pattern is not None:
             parser.error("--out-pattern applies to --fractions only")
         if args.fraction is not None:
-            paths = [thin_file(args.input, args.output, args.fraction, **common)]
+            paths = [thin_file(args.input, args.output, args.fraction, method=args.method,
+                               **common)]
         else:
             target = args.target_umis if args.target_column is None else args.target_column
             paths = [downsample_file(args.input, args.output, target, **common)]

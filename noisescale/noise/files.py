@@ -30,12 +30,15 @@ from typing import Any
 
 import numpy as np
 
+from ..errors import Cancelled
 from ..io.chunked import chunk_rows_for, run_chunks
 from ..io.stores import CountsReader, check_destination, copy_annotations, store_format
+from . import per_gene
 from .memory import (
     as_fraction,
     as_fractions,
     as_targets,
+    check_method,
     _downsample_matrix,
     _run_options,
     _thin_matrix,
@@ -59,11 +62,15 @@ def thin_file(
     device: str = "auto",
     progress: bool = False,
     cancel: threading.Event | None = None,
+    method: str = "binomial",
 ) -> Path:
     """Thin every UMI of an .h5ad/.zarr store with probability ``fraction``, chunk by chunk.
 
-    The output's counts equal ``noisescale.thin(adata, fraction, seed=seed, layer=layer)`` on
-    the fully loaded input, bit for bit. Returns the output path.
+    The output's counts equal ``noisescale.thin(adata, fraction, seed=seed, layer=layer,
+    method=method)`` on the fully loaded input, bit for bit. Returns the output path.
+    ``method="per_gene"`` (each gene keeps ``floor(T * fraction)`` of its ``T`` UMIs) reads the
+    input twice: the genes' totals first, then the chunks to thin, whose size is rounded down
+    to a multiple of a power of two (at most 4096) rows.
 
     Parameters
     ----------
@@ -83,6 +90,11 @@ def thin_file(
 
     Other parameters as in :func:`noisescale.thin`.
     """
+    if check_method(method) == "per_gene":
+        return _thin_per_gene(input, output, as_fractions([as_fraction(fraction)])[0], seed=seed,
+                              layer=layer, chunk_rows=chunk_rows, overwrite=overwrite,
+                              keep_zeros=keep_zeros, compression=compression, threads=threads,
+                              device=device, progress=progress, cancel=cancel)
     return _thin_levels(input, [output], as_fractions([as_fraction(fraction)]), "thin", seed=seed,
                         layer=layer, chunk_rows=chunk_rows, overwrite=overwrite,
                         keep_zeros=keep_zeros, compression=compression, threads=threads,
@@ -147,7 +159,7 @@ def downsample_file(
     record: dict[str, Any] = {"operation": "downsample_to", "seed": seed,
                               "keep_zeros": keep_zeros, "device": device}
 
-    def plan(reader: CountsReader):
+    def plan(reader: CountsReader, rows: int):
         targets = reader.obs_column(column) if column is not None else target_umis
         t = as_targets(targets, reader.shape[0])
         per_cell = np.ndim(targets) > 0
@@ -180,12 +192,45 @@ def _thin_levels(input, outputs, qs: list[float], operation: str, *, seed, layer
         for i, rec in enumerate(records):
             rec.update(fractions=np.array(qs), level=i)
 
-    def plan(reader: CountsReader):
+    def plan(reader: CountsReader, rows: int):
         return lambda X, start: _thin_matrix(X, qs, seed, keep_zeros, start, threads, device)
 
     return _stream(input, outputs, layer, plan, records, chunk_rows=chunk_rows,
                    overwrite=overwrite, compression=compression, progress=progress,
                    cancel=cancel)
+
+
+def _thin_per_gene(input, output, q: float, *, seed, layer, chunk_rows, overwrite, keep_zeros,
+                   compression, threads, device, progress, cancel) -> Path:
+    """thin_file(method="per_gene"): pass one sums each gene per aligned block of rows, pass
+    two thins each chunk from its blocks' takes."""
+    per_gene.check_device(device)
+    seed, keep_zeros, _, threads, device = _run_options(seed, keep_zeros, 0, threads, "cpu")
+    record = {"operation": "thin", "method": "per_gene", "fraction": q, "seed": seed,
+              "keep_zeros": keep_zeros, "device": device}
+
+    def plan(reader: CountsReader, rows: int):
+        bits = per_gene.aligned_rows(rows)[1]
+        n_obs = reader.shape[0]
+        totals = []
+        for start in range(0, n_obs, rows):
+            if cancel is not None and cancel.is_set():
+                raise Cancelled("cancelled while summing the genes; nothing was written")
+            block = reader.rows(start, min(start + rows, n_obs))
+            try:
+                totals.append(per_gene.block_totals(block, start, bits))
+            except ValueError as e:
+                raise ValueError(f"{input} {reader.where}: {e}") from None
+        takes = per_gene.block_takes(
+            np.vstack(totals) if totals else np.zeros((0, reader.shape[1]), np.int64),
+            q, seed, threads, bits)
+        return lambda X, start: [per_gene.thin_chunk(
+            X, start, takes[start >> bits: ((start + X.shape[0] - 1) >> bits) + 1], bits, seed,
+            keep_zeros, threads)]
+
+    return _stream(input, [output], layer, plan, [record], chunk_rows=chunk_rows,
+                   overwrite=overwrite, compression=compression, progress=progress,
+                   cancel=cancel, aligned=True)[0]
 
 
 def _total(block) -> float:
@@ -209,7 +254,7 @@ def _stream(
     input: PathLike,
     outputs: Sequence[PathLike],
     layer: str | None,
-    plan: Callable[[CountsReader], Callable[[Any, int], list]],
+    plan: Callable[[CountsReader, int], Callable[[Any, int], list]],
     records: list[dict],
     *,
     chunk_rows: int | None,
@@ -217,9 +262,12 @@ def _stream(
     compression: str | None,
     progress: bool,
     cancel: threading.Event | None,
+    aligned: bool = False,
 ) -> list[Path]:
     """Read row chunks of ``input``, write ``compute(chunk, start)[i]`` to ``outputs[i]``,
-    where ``compute = plan(reader)``; ``records[i]`` goes into output i's provenance."""
+    where ``compute = plan(reader, chunk_rows)``; ``records[i]`` goes into output i's
+    provenance. ``aligned``: chunk sizes rounded down to a power-of-two multiple
+    (:func:`.per_gene.aligned_rows`)."""
     from .. import __version__
 
     src = Path(input)
@@ -229,7 +277,9 @@ def _stream(
         n_obs, n_vars = reader.shape
         per_row = (reader.nnz / n_obs) if (reader.sparse and n_obs) else n_vars
         rows = chunk_rows_for(chunk_rows, n_obs, per_row)
-        compute = plan(reader)
+        if aligned:
+            rows = per_gene.aligned_rows(rows)[0]
+        compute = plan(reader, rows)
         key = "X" if layer is None else f"layers/{layer}"
         totals = [0.0] * len(dsts)
         source_total = [0.0]

@@ -1,4 +1,4 @@
-"""Binomial thinning and per-cell downsampling of UMI count matrices.
+"""Binomial (or per-gene) thinning and per-cell downsampling of UMI count matrices.
 
 Every function accepts a numpy array, a scipy CSR/CSC matrix (or sparse array), a dask array
 of such row blocks or an AnnData, and returns the same kind of object with the same dtype and
@@ -20,11 +20,21 @@ from typing import Any
 import numpy as np
 
 from .. import _core
-from .._internal.checks import check_int, check_seed, check_threads
+from .._internal.checks import check_bool, check_int, check_seed, check_threads
 from .._internal.devices import resolve_device
 from ..io.blocks import is_dask, map_row_blocks
 from ..io.matrices import as_compressed, as_dense, is_anndata, kind_of, source_matrix
+from . import per_gene
 
+#: Thinning methods of :func:`thin`.
+METHODS = ("binomial", "per_gene")
+
+
+def check_method(method: Any) -> str:
+    """The thinning method, checked: one of :data:`METHODS`."""
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {list(METHODS)}, got {method!r}")
+    return method
 
 
 def as_fraction(q: Any, name: str = "fraction") -> float:
@@ -127,22 +137,35 @@ def _store(adata, matrix, key: str | None) -> None:
         adata.layers[key] = matrix
 
 
+def _nonempty_rows(X) -> np.ndarray:
+    """Row indices of the cells with at least one UMI."""
+    if is_dask(X):
+        raise ValueError("drop_empty=True needs an in-memory matrix (a dask array's row count "
+                         "would depend on its values)")
+    return np.flatnonzero(np.asarray(X.sum(axis=1)).ravel() > 0)
+
+
 def _dispatch(data, compute: Callable[[Any], list], *, layer: str | None,
-              keys: list[str | None], copy: bool) -> list | None:
-    """Run `compute` on a matrix or an AnnData's layer and place the results scanpy-style."""
+              keys: list[str | None], copy: bool, drop_empty: bool = False) -> list | None:
+    """Run `compute` on a matrix or an AnnData's layer and place the results scanpy-style;
+    with ``drop_empty``, cells left without UMIs are removed (one result only)."""
     if not is_anndata(data):
         if layer is not None or any(k is not None for k in keys):
             raise ValueError("layer= and key_added= apply to AnnData input only")
-        return compute(data)
-    if not copy and data.is_view:
-        raise ValueError("adata is a view; pass copy=True or call adata.copy() first")
+        results = compute(data)
+        return [r[_nonempty_rows(r)] for r in results] if drop_empty else results
+    if not copy and (data.is_view or drop_empty):
+        raise ValueError("adata is a view; pass copy=True or call adata.copy() first"
+                         if data.is_view else "drop_empty=True needs copy=True (the result "
+                         "has fewer cells than adata)")
     results = compute(source_matrix(data, layer))
     targets = [k if k is not None else layer for k in keys]
     if copy:
         outs = []
         for matrix, key in zip(results, targets):
-            new = data.copy()
-            _store(new, matrix, key)
+            keep = _nonempty_rows(matrix) if drop_empty else None
+            new = data[keep].copy() if drop_empty else data.copy()
+            _store(new, matrix[keep] if drop_empty else matrix, key)
             outs.append(new)
         return outs
     for matrix, key in zip(results, targets):
@@ -166,10 +189,15 @@ def thin(
     row_offset: int = 0,
     threads: int | None = None,
     device: str = "auto",
+    method: str = "binomial",
+    drop_empty: bool = False,
 ):
     """Keep each UMI independently with probability ``fraction`` (exact binomial thinning).
 
-    Every stored count ``c`` becomes a draw from Binomial(c, fraction).
+    Every stored count ``c`` becomes a draw from Binomial(c, fraction). With
+    ``method="per_gene"`` (the variant of the paper's authors) each gene (column) instead keeps
+    exactly ``floor(T * fraction)`` of its ``T`` UMIs, a uniform sample without replacement
+    across the cells (:mod:`noisescale.noise.per_gene`; CPU only).
 
     Parameters
     ----------
@@ -195,12 +223,30 @@ def thin(
         CPU threads; default: ``OMP_NUM_THREADS`` or all cores. Never changes the result.
     device
         ``"auto"`` (GPU when noisescale was built with CUDA and one is visible), ``"cpu"`` or
-        ``"cuda"``. Never changes the result.
+        ``"cuda"``. Never changes the result. Per-gene thinning runs on the CPU ("cuda" is an
+        error).
+    method
+        ``"binomial"`` (default) or ``"per_gene"``.
+    drop_empty
+        Remove the cells left without any UMI (the authors' rule; with an AnnData, its obs
+        rows too; needs ``copy=True``). The result then has fewer rows than ``data``.
     """
     q = as_fractions([as_fraction(fraction)])[0]
-    args = _run_options(seed, keep_zeros, row_offset, threads, device)
-    out = _dispatch(data, lambda X: _thin_matrix(X, [q], *args), layer=layer,
-                    keys=[key_added], copy=copy)
+    method = check_method(method)
+    drop_empty = check_bool("drop_empty", drop_empty)
+    if method == "per_gene":
+        per_gene.check_device(device)
+        opts = _run_options(seed, keep_zeros, row_offset, threads, "cpu")[:4]
+
+        def compute(X):
+            return [per_gene.thin_per_gene_matrix(X, q, *opts)]
+    else:
+        args = _run_options(seed, keep_zeros, row_offset, threads, device)
+
+        def compute(X):
+            return _thin_matrix(X, [q], *args)
+    out = _dispatch(data, compute, layer=layer, keys=[key_added], copy=copy,
+                    drop_empty=drop_empty)
     return None if out is None else out[0]
 
 

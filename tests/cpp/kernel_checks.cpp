@@ -17,6 +17,7 @@
 
 #include "noisescale/api.hpp"
 #include "noisescale/cpu.hpp"
+#include "noisescale/cpu_per_gene.hpp"
 #include "noisescale/kdtree.hpp"
 #include "noisescale/philox.hpp"
 #include "noisescale/philox_batch.hpp"
@@ -248,6 +249,59 @@ void check_argument_errors() {
 
 }  // namespace
 
+// Per-gene thinning: each column keeps exactly floor(T * q) UMIs, no entry grows, and the
+// two-pass blocked route (chunks of 2^bits rows) gives the whole-matrix bits.
+template <class V, class I>
+void check_per_gene(std::mt19937_64& rng, int64_t trial) {
+    const auto X = random_csr<V, I>(rng, trial);
+    const auto v = X.view();
+    const uint64_t seed = rng();
+    const double q = std::uniform_real_distribution<double>(0.0, 1.0)(rng);
+    const auto whole = noisescale::thin_per_gene(v, q, seed, /*keep_zeros=*/true);
+    expect(whole.indices == X.indices, "per-gene keep_zeros keeps the structure", trial);
+    std::vector<double> before(static_cast<size_t>(X.cols), 0), after(before);
+    for (size_t p = 0; p < X.data.size(); ++p) {
+        before[static_cast<size_t>(X.indices[p])] += static_cast<double>(X.data[p]);
+        after[static_cast<size_t>(X.indices[p])] += static_cast<double>(whole.data[p]);
+        expect(whole.data[p] >= 0 && whole.data[p] <= X.data[p], "per-gene entry shrinks", trial);
+    }
+    for (int64_t c = 0; c < X.cols; ++c)
+        expect(after[c] == std::floor(before[c] * q), "per-gene column keeps floor(T q)", trial);
+    const int bits = static_cast<int>(rng() % 4);
+    const int64_t chunk = int64_t(1) << (bits + 1);
+    // Row chunk [r0, r0 + chunk) as a CSR input of its own (indptr rebased into ip).
+    auto chunk_at = [&](int64_t r0, std::vector<I>& ip) {
+        noisescale::CompressedIn<V, I> in;
+        in.n_major = std::min(chunk, X.rows - r0);
+        in.n_minor = X.cols;
+        ip.resize(static_cast<size_t>(in.n_major) + 1);
+        for (int64_t k = 0; k <= in.n_major; ++k) ip[k] = X.indptr[r0 + k] - X.indptr[r0];
+        in.indptr = ip.data();
+        in.indices = X.indices.data() + X.indptr[r0];
+        in.data = X.data.data() + X.indptr[r0];
+        in.row_offset = r0;
+        return in;
+    };
+    std::vector<int64_t> totals;
+    std::vector<I> ip;
+    for (int64_t r0 = 0; r0 < X.rows; r0 += chunk) {
+        const auto t = noisescale::cpu::block_totals(chunk_at(r0, ip), bits);
+        totals.insert(totals.end(), t.begin(), t.end());
+    }
+    const int64_t n_blocks = X.cols ? static_cast<int64_t>(totals.size()) / X.cols : 0;
+    const auto takes = noisescale::cpu::block_takes(totals.data(), n_blocks, X.cols, 0, bits, q,
+                                                    seed, 2);
+    std::vector<V> blocked;
+    for (int64_t r0 = 0; r0 < X.rows; r0 += chunk) {
+        const auto in = chunk_at(r0, ip);
+        const int64_t b0 = r0 >> bits, nb = noisescale::cpu::block_count(r0, in.n_major, bits);
+        const auto out = noisescale::cpu::thin_per_gene_blocks(
+            in, takes.data() + b0 * X.cols, nb, bits, seed, true, 1);
+        blocked.insert(blocked.end(), out.data.get(), out.data.get() + out.nnz);
+    }
+    expect(blocked == whole.data, "per-gene blocked == whole matrix", trial);
+}
+
 int main() {
     std::mt19937_64 rng(20261124);
     check_counters(rng);
@@ -258,6 +312,8 @@ int main() {
         check_thinning<int32_t, int32_t>(rng, trial);
         check_thinning<int64_t, int64_t>(rng, trial);
         check_tree(rng, trial);
+        check_per_gene<float, int32_t>(rng, trial);
+        check_per_gene<int64_t, int64_t>(rng, trial);
     }
     // Errors are exceptions with a message, not crashes.
     const std::vector<int32_t> indptr{0, 2}, indices{1, 0};

@@ -5,9 +5,10 @@
 //   auto low = noisescale::thin(X, 0.1, /*seed=*/42);          // CsrMatrix<float, int32_t>
 //   auto series = noisescale::thin_series(X, {0.5, 0.2, 0.1}, 42);
 //   auto even = noisescale::downsample(X, /*target=*/1000, 42);
+//   auto gene = noisescale::thin_per_gene(X, 0.1, 42);        // floor(T_j * 0.1) per gene
 //
 // Results are bit-identical to the Python functions noisescale.thin / thin_series /
-// downsample_to with the same seed (same Philox counters, same samplers), for any thread
+// downsample_to (thin(..., method="per_gene") for thin_per_gene) with the same seed (same Philox counters, same samplers), for any thread
 // count. Counts: int32, int64, float32 or float64 holding whole numbers; indices int32 or
 // int64. Errors (malformed arrays, negative or fractional counts, bad fractions or targets) are
 // thrown as std::invalid_argument with a message naming the problem; allocation failure as
@@ -28,6 +29,7 @@
 
 #include "noisescale/binomial.hpp"
 #include "noisescale/cpu.hpp"
+#include "noisescale/cpu_per_gene.hpp"
 #include "noisescale/kdtree.hpp"
 #include "noisescale/kernels.hpp"
 #include "noisescale/matrix.hpp"
@@ -201,6 +203,19 @@ CsrMatrix<V, I> downsample(const CsrView<V, I>& X, int64_t target, uint64_t seed
     const Targets targets = per_row ? make_targets(per_row, {X.n_rows}, X.n_rows)
                                     : make_targets(&target, {}, X.n_rows);
     auto out = cpu::downsample_csr(detail::checked(X), targets, seed, keep_zeros, threads);
+    return detail::owned(out, X.n_rows, X.n_cols);
+}
+
+// Per-gene thinning (the variant of Gowri, Yin & Klein 2025): gene j keeps exactly
+// floor(T_j * fraction) of its T_j UMIs, a uniform sample without replacement across the cells.
+// Bit-identical for any thread count; X.row_offset sets the rows' global indices. Matrices
+// too large for memory: cpu::block_totals, cpu::block_takes and cpu::thin_per_gene_blocks
+// thin aligned row chunks in two passes with the same bits (see cpu_per_gene.hpp).
+template <class V, class I>
+CsrMatrix<V, I> thin_per_gene(const CsrView<V, I>& X, double fraction, uint64_t seed,
+                              bool keep_zeros = false, int threads = 0) {
+    nested_plans({fraction});  // checks the fraction
+    auto out = cpu::thin_per_gene(detail::checked(X), fraction, seed, keep_zeros, threads);
     return detail::owned(out, X.n_rows, X.n_cols);
 }
 

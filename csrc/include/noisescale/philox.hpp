@@ -40,6 +40,8 @@ constexpr int64_t kMaxCols = int64_t(1) << 32;
 // Purposes ("streams") of random numbers (16 bits); level l of a nested thinning series uses
 // stream l.
 constexpr uint32_t kStreamDownsample = 0x8000u;
+// Per-gene thinning: the split at level L of the row tree uses stream kStreamPerGene + L.
+constexpr uint32_t kStreamPerGene = 0x8100u;
 
 // The Philox counter of block `block` of the random sequence of matrix entry (row, column) for
 // purpose `stream`. The one definition of the counter layout: every kernel, the batched CPU
