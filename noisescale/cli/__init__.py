@@ -1,9 +1,10 @@
 """The ``noisescale`` command line: one module per command group.
 
 ``thin`` (:mod:`.thin`), ``simulate`` (:mod:`.simulate`), ``images`` (:mod:`.images`),
-``clean`` (:mod:`.clean`) and the sweep's ``run``, ``fit``, ``report`` and ``demo``
-(:mod:`.sweep`). Each module registers its subcommands with ``add_command(s)(sub)``;
-:func:`main` runs one with Ctrl-C and SIGTERM turned into a clean stop.
+``clean`` (:mod:`.clean`), the sweep's ``run``, ``fit``, ``report`` and ``demo``
+(:mod:`.sweep`) and ``figures`` (:mod:`.figures`). Each module registers its subcommands
+with ``add_command(s)(sub)``; :func:`main` runs one with Ctrl-C and SIGTERM turned into a
+clean stop.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections.abc import Sequence
 
 def build_parser() -> argparse.ArgumentParser:
     from .. import __version__
-    from . import clean, images, simulate, sweep, thin
+    from . import clean, figures, images, simulate, sweep, thin
 
     parser = argparse.ArgumentParser(
         prog="noisescale",
@@ -29,6 +30,7 @@ def build_parser() -> argparse.ArgumentParser:
     thin.add_command(sub)
     images.add_command(sub)
     sweep.add_commands(sub)
+    figures.add_command(sub)
     clean.add_command(sub)
     return parser
 

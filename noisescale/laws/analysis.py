@@ -1,4 +1,6 @@
-"""What fitted laws say: tables of fits per group, collapse, comparisons, experiment planning."""
+"""What fitted laws say: tables of fits per group, collapse, comparisons, experiment planning,
+and the numbers behind the paper's figures (:func:`fraction_depth`, :func:`ratio`,
+:func:`cell_collapse`, :func:`scale_up_gain`)."""
 
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from scipy import optimize, stats
 
 from .._internal.seeding import generator
 from .fit import MODELS, LawFit, fit_cell_law, fit_noise_law
-from .forms import collapse_value, joint_law
+from .forms import LN2, collapse_value, depth_for_fraction, joint_law
 
 _FITTERS = {"noise": fit_noise_law, "cells": fit_cell_law}
 _DEFAULT_X = {"noise": "umis_per_cell", "cells": "n_cells"}
@@ -85,8 +87,10 @@ def collapse(df: pd.DataFrame, fits: pd.DataFrame, by: Sequence[str] = (), *,
     Adds ``x_scaled = u / u_bar``, ``I_scaled = I / I_max`` and the exact collapse coordinate
     ``snr_scaled = (2^(2I) - 1) / (2^(2 I_max) - 1)``, which equals ``x/(1 + x)`` for every curve
     that follows the law (``I/I_max`` collapses only approximately: its shape still depends on
-    I_max). Returns the table and the collapse quality: the RMS deviation of ``snr_scaled``
-    from ``x/(1+x)`` over the points of reliable fits (0 is perfect).
+    I_max). Also adds ``z`` (:func:`collapse_coordinate`) and ``I_gap = I - I_max``, on which
+    every curve that follows the law lies on ``universal_gap(z)``. Returns the table and the
+    collapse quality: the RMS deviation of ``snr_scaled`` from ``x/(1+x)`` over the points of
+    reliable fits (0 is perfect).
     """
     by = [by] if isinstance(by, str) else list(by)
     cols = [*by, "u_bar", "I_max", "reliable"]
@@ -96,11 +100,75 @@ def collapse(df: pd.DataFrame, fits: pd.DataFrame, by: Sequence[str] = (), *,
     merged["x_scaled"] = merged[x] / merged["u_bar"]
     merged["I_scaled"] = merged[y] / merged["I_max"]
     merged["snr_scaled"] = collapse_value(merged[y], merged["I_max"])
+    merged["z"] = collapse_coordinate(merged["x_scaled"], merged["I_max"])
+    merged["I_gap"] = merged[y] - merged["I_max"]
     ok = merged["reliable"].astype(bool) & np.isfinite(merged["snr_scaled"])
     xs = merged.loc[ok, "x_scaled"]
     dev = merged.loc[ok, "snr_scaled"] - xs / (1 + xs)
     quality = float(np.sqrt(np.mean(dev ** 2))) if ok.any() else float("nan")
     return merged, quality
+
+
+def collapse_coordinate(x_scaled, I_max):
+    """z = (u/u_bar + 2^(-2 I_max)) / (1 - 2^(-2 I_max)) for ``x_scaled = u/u_bar``: every
+    noise-law curve is ``I - I_max = universal_gap(z)`` in it, whatever its u_bar and I_max."""
+    two_i = 2 * LN2 * np.asarray(I_max, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        return (np.asarray(x_scaled, dtype=float) + np.exp(-two_i)) / -np.expm1(-two_i)
+
+
+def universal_gap(z):
+    """The universal curve of the collapse, I - I_max = -1/2 log2(1 + 1/z)."""
+    with np.errstate(divide="ignore"):
+        return -np.log1p(1.0 / np.asarray(z, dtype=float)) / (2 * LN2)
+
+
+def cell_collapse(df: pd.DataFrame, fits: pd.DataFrame, by: Sequence[str] = (), *,
+                  x: str = "n_cells", y: str = "mi") -> pd.DataFrame:
+    """Rescale every group's measurements onto the cell-number law: ``x_scaled = (N/N0)^s``
+    and ``I_gap = I_inf - I``, which equal ``1 / x_scaled`` for every curve that follows
+    I(N) = I_inf - (N/N0)^(-s). ``fits`` is a cell-law table (e.g. the ``law == "cells"`` rows
+    of :func:`~noisescale.laws.fit_results`) keyed by ``by``."""
+    by = [by] if isinstance(by, str) else list(by)
+    cols = [*by, "N0", "s", "I_inf", "reliable"]
+    merged = df.merge(fits[cols], on=by, how="left") if by else df.assign(
+        **{c: fits[c].iloc[0] for c in cols})
+    merged["x_scaled"] = (merged[x] / merged["N0"]) ** merged["s"]
+    merged["I_gap"] = merged["I_inf"] - merged[y]
+    return merged
+
+
+@dataclass(frozen=True)
+class Estimate:
+    """A derived quantity of a fit with its standard error and ``level`` interval."""
+
+    value: float
+    err: float
+    low: float
+    high: float
+
+
+def fraction_depth(fit: LawFit, f: float = 0.9, level: float = 0.95) -> Estimate:
+    """The depth at which a noise-law fit reaches ``f`` * I_max (u90 for f = 0.9), with the
+    delta-method standard error from the fit's covariance; the interval is symmetric on the
+    log scale, like u_bar's."""
+    if fit.law != "noise":
+        raise ValueError("fraction_depth needs a noise-law fit")
+    log_u, i_max = float(fit.theta[0]), float(fit.theta[1])
+
+    def log_depth(i: float) -> float:
+        with np.errstate(all="ignore"):
+            return math.log(float(depth_for_fraction(f, 1.0, i))) if i > 0 else math.nan
+
+    value = math.exp(log_u + log_depth(i_max))
+    h = 1e-5 * max(1.0, i_max)
+    grad = np.array([1.0, (log_depth(i_max + h) - log_depth(i_max - h)) / (2 * h)])
+    var = float(grad @ fit.cov[:2, :2] @ grad)
+    if not (np.isfinite(value) and np.isfinite(var)):
+        return Estimate(value, math.nan, math.nan, math.nan)
+    se = math.sqrt(max(var, 0.0))
+    k = stats.norm.ppf(0.5 + level / 2) * se
+    return Estimate(value, value * se, value * math.exp(-k), value * math.exp(k))
 
 
 @dataclass(frozen=True)
@@ -148,6 +216,45 @@ def compare(fit_a: LawFit, fit_b: LawFit, param: str = "u_bar",
                           math.exp(diff - h), math.exp(diff + h), z, p, "ratio")
     return Comparison(param, fit_a.params[param], fit_b.params[param], diff, diff - h,
                       diff + h, z, p, "difference")
+
+
+def ratio(fit_a: LawFit, fit_b: LawFit, param: str = "u_bar",
+          level: float = 0.95) -> Comparison:
+    """The ratio b/a of one parameter of two independent fits, for every parameter (I_max
+    too, where :func:`compare` gives a difference): Wald test of log(b/a) = 0 with the
+    relative standard errors combined in quadrature (delta method; the fitted log scale for
+    u_bar, N0, s, where it equals :func:`compare`). NaN for a parameter that is not > 0."""
+    model = MODELS[fit_a.law]
+    if param in model.names and model.log_scaled[model.names.index(param)]:
+        return compare(fit_a, fit_b, param, level)
+    c = compare(fit_a, fit_b, param, level)  # checks the laws and the parameter
+    a, b = c.a, c.b
+    if not (a > 0 and b > 0):
+        return Comparison(param, a, b, math.nan, math.nan, math.nan, math.nan, math.nan,
+                          "ratio")
+    diff = math.log(b / a)
+    se = math.hypot(fit_a.errors[param] / a, fit_b.errors[param] / b)
+    z = diff / se if se > 0 else math.copysign(math.inf, diff) if diff else 0.0
+    h = stats.norm.ppf(0.5 + level / 2) * se
+    return Comparison(param, a, b, b / a, math.exp(diff - h), math.exp(diff + h), z,
+                      float(2 * stats.norm.sf(abs(z))), "ratio")
+
+
+def scale_up_gain(fit: LawFit, n_cells, umis_per_cell, factor: float = 10.0) -> pd.DataFrame:
+    """MI gained at each (N, u) of a grid by ``factor`` times more cells and by ``factor`` times
+    more UMIs per cell, from a joint-law fit (:func:`~noisescale.laws.fit_joint_law`):
+    columns n_cells, umis_per_cell, mi, gain_cells = I(kN, u) - I(N, u),
+    gain_umis = I(N, ku) - I(N, u) and advantage = gain_cells - gain_umis (> 0: more cells
+    is worth more). ``n_cells`` and ``umis_per_cell`` are crossed."""
+    if fit.law != "joint":
+        raise ValueError("scale_up_gain needs a joint-law fit (fit_joint_law)")
+    n, u = np.meshgrid(np.asarray(n_cells, dtype=float), np.asarray(umis_per_cell, dtype=float),
+                       indexing="ij")
+    n, u = n.ravel(), u.ravel()
+    mi = fit.predict(n, u)
+    cells, umis = fit.predict(factor * n, u) - mi, fit.predict(n, factor * u) - mi
+    return pd.DataFrame({"n_cells": n, "umis_per_cell": u, "mi": mi, "gain_cells": cells,
+                         "gain_umis": umis, "advantage": cells - umis})
 
 
 # --------------------------------------------------------------------------------------------
