@@ -426,3 +426,202 @@ def test_hvg_survives_shallow_counts():
     assert np.all(shallow[:, genes].getnnz(axis=0) > 0)
     z = models.get("pca", n_dims=8).fit(shallow, seed=0).embed(shallow)
     assert np.isfinite(z).all()
+
+
+# -- model parameters for the paper's sizes, explicit validation cells ----------------------------
+
+@pytest.mark.parametrize("name, params, error, message", [
+    ("transformer", {"ff_width": 0}, ValueError, "ff_width must be an integer >= 1, got 0"),
+    ("transformer", {"ff_width": 1.5}, ValueError, "ff_width must be an integer >= 1"),
+    ("transformer", {"activation": "tanh"}, ValueError,
+     "activation must be 'relu' or 'gelu', got 'tanh'"),
+    ("transformer", {"warmup_steps": -1}, ValueError,
+     "warmup_steps must be an integer >= 0, got -1"),
+    ("transformer", {"lr_schedule": "cosine"}, ValueError,
+     "lr_schedule must be 'constant' or 'linear', got 'cosine'"),
+    *[(name, {"cell_epochs": 0}, ValueError, "cell_epochs must be an integer >= 1, got 0")
+      for name in ("vae", "transformer")],
+    *[(name, {"max_epochs": True}, ValueError, "max_epochs must be an integer >= 1")
+      for name in ("vae", "transformer")],
+    ("vae", {"max_epochs": 5}, ValueError, r"max_epochs \(5\) must be >= min_epochs \(20\)"),
+    *[(name, {"center": "no"}, TypeError, "center must be True or False, got 'no'")
+      for name in ("pca", "random_projection")],
+    *[(name, {"log_normalize": 1}, TypeError, "log_normalize must be True or False, got 1")
+      for name in ("pca", "random_projection")],
+])
+def test_new_parameters_are_validated(name, params, error, message):
+    with pytest.raises(error, match=message):
+        models.get(name, **params)
+
+
+def test_new_parameters_are_reported_with_defaults_of_before():
+    t = models.get("transformer").params()
+    assert {k: t[k] for k in ("ff_width", "activation", "warmup_steps", "lr_schedule",
+                              "max_epochs", "cell_epochs", "max_len")} == {
+        "ff_width": None, "activation": "relu", "warmup_steps": 0, "lr_schedule": "constant",
+        "max_epochs": None, "cell_epochs": None, "max_len": 128}
+    v = models.get("vae").params()
+    assert v["max_epochs"] is None and v["cell_epochs"] is None
+    for name in ("pca", "random_projection"):
+        p = models.get(name).params()
+        assert p["center"] is True and p["log_normalize"] is True
+    # the default network is today's: feed-forward 2 x width, ReLU
+    net = models.get("transformer", width=16, n_heads=2)._network(10)
+    layer = net.encoder.layers[0]
+    assert layer.linear1.out_features == 32 and layer.activation_relu_or_gelu == 1
+
+
+def test_cell_epochs_budget():
+    """epochs = round(cell_epochs / n) in [min_epochs, max_epochs]; None: the model's BUDGET."""
+    vae = models.get("vae", cell_epochs=10**7, max_epochs=10**7)  # the authors' 10^7 / N
+    assert [vae.epoch_budget(n) for n in (1_000, 10**6, 10**8)] == [10_000, 20, 20]
+    assert models.get("vae", cell_epochs=10**7).epoch_budget(1_000) == 400  # BUDGET's cap
+    assert models.get("vae", max_epochs=50).epoch_budget(1_000) == 50  # BUDGET's total
+    tr = models.get("transformer", cell_epochs=1_000, max_epochs=7, min_epochs=1)
+    assert [tr.epoch_budget(n) for n in (100, 250, 10**6)] == [7, 4, 1]
+    assert models.get("transformer", epochs=3, cell_epochs=10**9).epoch_budget(10) == 3
+
+
+def test_lr_factor_schedule():
+    from noisescale.models.transformer import lr_factor
+
+    assert [lr_factor(s, 4, 12, "constant") for s in (0, 1, 4, 11, 50)] == [0, 0.25, 1, 1, 1]
+    assert [lr_factor(s, 4, 12, "linear") for s in (0, 2, 4, 8, 12, 20)] == [
+        0, 0.5, 1, 0.5, 0, 0]
+    assert [lr_factor(s, 0, 10, "linear") for s in (0, 5, 10)] == [1, 0.5, 0]
+
+
+def test_transformer_sizes_schedule_and_save_load(data, tmp_path, monkeypatch):
+    """ff_width and activation build that network; the optimizer's lr of every step follows
+    the warm-up then linear decay over the planned steps; all survive save/load."""
+    from noisescale.models import transformer
+    from noisescale.models.transformer import lr_factor
+
+    X, _ = data
+    real_train, used = transformer.train, []
+
+    def recording_train(module, optimizer, **kw):
+        optimizer.register_step_pre_hook(
+            lambda opt, args, kwargs: used.append(opt.param_groups[0]["lr"]))
+        return real_train(module, optimizer, **kw)
+
+    monkeypatch.setattr(transformer, "train", recording_train)
+    params = {**TINY["transformer"], "ff_width": 24, "activation": "gelu", "warmup_steps": 5,
+              "lr_schedule": "linear", "batch_size": 8, "epochs": 3, "lr": 1e-3,
+              "patience": 10}
+    m = models.get("transformer", **params).fit(X[:60], seed=0, validation=X[60:80])
+    total = 3 * 8  # epochs x ceil(60 / 8) batches
+    expected = [1e-3 * lr_factor(s, 5, total, "linear") for s in range(total)]
+    np.testing.assert_allclose(used, expected, rtol=1e-12, atol=0)
+    assert used[0] == 0 and max(used) == pytest.approx(1e-3)
+    np.testing.assert_allclose(m.history["lr"], expected[7::8], rtol=1e-12)
+    layer = m._net.encoder.layers[0]
+    assert layer.linear1.out_features == 24 and layer.activation_relu_or_gelu == 2
+    m.save(tmp_path / "t.pt")
+    loaded = models.load(tmp_path / "t.pt")
+    assert loaded.params() == m.params() and loaded.params()["ff_width"] == 24
+    assert loaded._net.encoder.layers[0].linear1.out_features == 24
+    np.testing.assert_array_equal(loaded.embed(X[80:100]), m.embed(X[80:100]))
+
+
+def test_uncentered_pca_is_truncated_svd(data, tmp_path):
+    from sklearn.decomposition import TruncatedSVD
+
+    from noisescale.models.preprocess import log_normalize
+
+    X, _ = data
+    m = models.get("pca", **FAST["pca"], center=False).fit(X[:300], seed=0)
+    assert not m.center_.any()
+    L = log_normalize(X[:300], m.hvg_)
+    svd = TruncatedSVD(8, algorithm="arpack", random_state=0).fit(L)
+    ref = svd.transform(log_normalize(X[300:], m.hvg_))
+    emb = m.embed(X[300:])
+    signs = np.sign((emb * ref).sum(axis=0))
+    np.testing.assert_allclose(emb, ref * signs, rtol=1e-3, atol=1e-3 * np.abs(ref).max())
+    # the same as exact SVD of the dense matrix (U S = L V)
+    _, _, vt = np.linalg.svd(L.toarray().astype(np.float64), full_matrices=False)
+    exact = log_normalize(X[300:], m.hvg_).toarray() @ vt[:8].T
+    np.testing.assert_allclose(np.abs(emb), np.abs(exact), rtol=1e-3,
+                               atol=1e-3 * np.abs(exact).max())
+    centered = models.get("pca", **FAST["pca"]).fit(X[:300], seed=0).embed(X[300:])
+    assert not np.allclose(np.abs(centered), np.abs(emb), atol=1e-2)
+    m.save(tmp_path / "p.pt")
+    loaded = models.load(tmp_path / "p.pt")
+    assert loaded.params()["center"] is False
+    np.testing.assert_array_equal(loaded.embed(X[300:]), emb)
+
+
+def test_random_projection_of_raw_counts(data, tmp_path):
+    X, _ = data
+    raw = {**FAST["random_projection"], "log_normalize": False, "center": False}
+    m = models.get("random_projection", **raw).fit(X[:300], seed=4)
+    emb = m.embed(X[300:])
+    expected = X[300:][:, m.hvg_].toarray() @ m.components_.T  # counts, no centering
+    np.testing.assert_allclose(emb, expected, rtol=0, atol=1e-6 * np.abs(expected).max())
+    again = models.get("random_projection", **raw).fit(X[:300], seed=4).embed(X[300:])
+    assert np.array_equal(emb, again)
+    other = models.get("random_projection", **raw).fit(X[:300], seed=5).embed(X[300:])
+    assert not np.allclose(emb, other)
+    default = models.get("random_projection", **FAST["random_projection"]).fit(X[:300], seed=4)
+    assert np.array_equal(default.components_, m.components_)  # same seed, same projection
+    assert not np.allclose(default.embed(X[300:]), emb)
+    m.save(tmp_path / "rp.pt")
+    loaded = models.load(tmp_path / "rp.pt")
+    assert loaded.params() == m.params()
+    np.testing.assert_array_equal(loaded.embed(X[300:]), emb)
+
+
+@pytest.mark.parametrize("name", ["vae", "transformer"])
+def test_explicit_validation_cells(name, data):
+    """With validation=, every training cell trains and the validation loss is the given
+    cells' (the VAE's best validation loss is their -ELBO); training itself does not depend
+    on which cells validate."""
+    X, _ = data
+    params = {**TINY[name], "epochs": 3, "patience": 10}
+    a = models.get(name, **params).fit(X[:200], seed=0, validation=X[200:250])
+    b = models.get(name, **params).fit(X[:200], seed=0, validation=X[250:300])
+    split = models.get(name, **params).fit(X[:200], seed=0)
+    assert a.history["training_cells"] == 200 and a.history["validation_cells"] == 50
+    assert split.history["training_cells"] == 180 and split.history["validation_cells"] == 20
+    assert a.history["train_loss"] == b.history["train_loss"]
+    assert a.history["val_loss"] != b.history["val_loss"]
+    if name == "vae":
+        best = a.history["val_loss"][a.history["best_epoch"]]
+        assert a.validation_elbo(X[200:250]) == pytest.approx(best, rel=1e-5)
+
+
+def test_explicit_validation_is_checked_and_linear_models_ignore_it(data):
+    X, _ = data
+    names = [f"g{i}" for i in range(X.shape[1])]
+    adata = ad.AnnData(X[:100], var=pd.DataFrame(index=names))
+    val = ad.AnnData(sp.csr_matrix(X[100:120].shape, dtype=np.float32),
+                     var=pd.DataFrame(index=names))
+    val.layers["counts"] = X[100:120]
+    vae = models.get("vae", **TINY["vae"])
+    with pytest.raises(ValueError, match="validation has 399 genes but the training counts "
+                                         "have 400"):
+        vae.fit(X[:100], validation=X[100:120, :399])
+    swapped = val[:, names[1:] + names[:1]].copy()
+    with pytest.raises(ValueError, match="validation gene names differ from the training ones "
+                                         "at 400 position"):
+        vae.fit(adata, validation=swapped)
+    with pytest.raises(ValueError, match="validation has no cells"):
+        vae.fit(X[:100], validation=X[:0])
+    with pytest.raises(ValueError, match="non-negative"):
+        vae.fit(X[:100], validation=-X[100:120])
+    with pytest.raises(ValueError, match="n_validation must be an integer >= 1"):
+        vae.check_fit_shape(100, n_validation=0)
+    assert vae.n_genes_ is None
+    # an AnnData validation set reads the same layer; a 4-cell training set suffices with it
+    vae.check_fit_shape(4, n_validation=1)
+    with pytest.raises(ValueError, match="4 cells are too few"):
+        vae.check_fit_shape(4)
+    adata.layers["counts"] = adata.X
+    vae.fit(adata, layer="counts", validation=val)
+    assert vae.history["validation_cells"] == 20
+    for name in ("pca", "random_projection"):
+        plain = models.get(name, **FAST[name]).fit(X[:100], seed=1).embed(X[100:])
+        m = models.get(name, **FAST[name]).fit(X[:100], seed=1, validation=X[100:120])
+        assert np.array_equal(m.embed(X[100:]), plain)
+        with pytest.raises(ValueError, match="validation has 399 genes"):
+            m.fit(X[:100], validation=X[100:120, :399])

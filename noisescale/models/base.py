@@ -99,17 +99,39 @@ class RepresentationModel(ABC):
         self.seed: int | None = None
 
     # -- public API -----------------------------------------------------------------------
-    def fit(self, counts, *, seed: int = 0, layer: str | None = None) -> RepresentationModel:
-        """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``)."""
+    def fit(self, counts, *, seed: int = 0, layer: str | None = None,
+            validation=None) -> RepresentationModel:
+        """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``).
+
+        ``validation``: raw counts of other cells with the same genes (in the same forms;
+        ``layer`` applies to it when it is an AnnData) on which a trained model's early
+        stopping is decided; all of ``counts`` is then trained on instead of a seeded
+        ``validation_fraction`` of it being held out. Models without a validation loss
+        (PCA, random projection) check it like the training counts and then ignore it, so
+        a sweep can pass it to every model.
+        """
         seed = check_seed(seed)
         data = CountsInput(counts, layer)
-        self.check_fit_shape(data.n_cells, data.n_genes)
+        held = None
+        if validation is not None:
+            held = CountsInput(validation, layer if is_anndata(validation) else None)
+            if held.n_cells < 1:
+                raise ValueError("validation has no cells: it needs at least 1 (or pass "
+                                 "validation=None to hold out validation_fraction of counts)")
+            _check_same_genes(held, data.n_genes, data.genes,
+                              count_error=f"validation has {held.n_genes} genes but the "
+                                          f"training counts have {data.n_genes}: it needs "
+                                          f"the same genes in the same order",
+                              names_error="validation gene names differ from the training "
+                                          "ones")
+        self.check_fit_shape(data.n_cells, data.n_genes,
+                             n_validation=None if held is None else held.n_cells)
         if data.X.nnz == 0:
             raise ValueError(f"the counts are all zero ({data.n_cells} cells x {data.n_genes} "
                              f"genes without a single UMI): there is nothing to fit")
         # Unfitted until _fit succeeds: a failed fit must not leave a model that embeds.
         self.genes_, self.n_genes_, self.seed, self.history = None, None, None, {}
-        self._fit(data.X, seed)
+        self._fit(data.X, seed, None if held is None else held.X)
         self.seed, self.genes_, self.n_genes_ = seed, data.genes, data.n_genes
         return self
 
@@ -121,22 +143,27 @@ class RepresentationModel(ABC):
         self._check_genes(data)
         return np.ascontiguousarray(self._embed(data.X), dtype=np.float32)
 
-    def fit_embed(self, counts, *, seed: int = 0, layer: str | None = None) -> np.ndarray:
-        return self.fit(counts, seed=seed, layer=layer).embed(counts, layer=layer)
+    def fit_embed(self, counts, *, seed: int = 0, layer: str | None = None,
+                  validation=None) -> np.ndarray:
+        return self.fit(counts, seed=seed, layer=layer,
+                        validation=validation).embed(counts, layer=layer)
 
     @property
     @abstractmethod
     def n_dims(self) -> int:
         """Dimensions of the embedding."""
 
-    def check_fit_shape(self, n_cells: int | None = None, n_genes: int | None = None) -> None:
+    def check_fit_shape(self, n_cells: int | None = None, n_genes: int | None = None, *,
+                        n_validation: int | None = None) -> None:
         """Raise ValueError when this model cannot be fitted on ``n_cells`` cells x ``n_genes``
         genes (None: not known yet), before any data is read or trained on.
 
         :meth:`fit` calls it first; a sweep calls it with the configured training sizes and
         the dataset's genes, so impossible parameters fail with the configuration. What only
         the counts can tell (genes expressed, selected genes without counts) is checked in
-        :meth:`fit`, also before training.
+        :meth:`fit`, also before training. ``n_validation``: the cells of an explicit
+        ``validation=`` set (None: a trained model splits its validation cells off the
+        training cells, which then need enough cells for both).
         """
         if n_cells is not None:
             n_cells = check_int("n_cells", n_cells, 0)
@@ -145,9 +172,12 @@ class RepresentationModel(ABC):
                                  f"{n_cells}")
         if n_genes is not None and check_int("n_genes", n_genes, 0) < 1:
             raise ValueError(f"{self._what()} needs at least 1 gene to fit, got {n_genes}")
-        self._check_fit_shape(n_cells, n_genes)
+        if n_validation is not None:
+            n_validation = check_int("n_validation", n_validation, 1)
+        self._check_fit_shape(n_cells, n_genes, n_validation)
 
-    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None) -> None:
+    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None,
+                         n_validation: int | None = None) -> None:
         """Model-specific limits of :meth:`check_fit_shape` (none by default)."""
         return None
 
@@ -188,7 +218,10 @@ class RepresentationModel(ABC):
         """Constructor arguments (plain values) that recreate this model unfitted."""
 
     @abstractmethod
-    def _fit(self, X: sp.csr_matrix, seed: int) -> None: ...
+    def _fit(self, X: sp.csr_matrix, seed: int,
+             validation: sp.csr_matrix | None = None) -> None:
+        """Fit on the checked counts X; ``validation``: the checked counts of an explicit
+        validation set with X's genes, or None."""
 
     @abstractmethod
     def _embed(self, X: sp.csr_matrix) -> np.ndarray: ...
@@ -201,21 +234,30 @@ class RepresentationModel(ABC):
     def _load_state(self, state: dict[str, Any]) -> None: ...
 
     def _check_genes(self, data: CountsInput) -> None:
-        if data.n_genes != self.n_genes_:
-            raise ValueError(f"the model was fitted on {self.n_genes_} genes but these counts "
-                             f"have {data.n_genes}")
-        if self.genes_ is not None and data.genes is not None:
-            diff = np.flatnonzero(self.genes_ != data.genes)
-            if diff.size:
-                i = int(diff[0])
-                raise ValueError(f"gene names differ from the fitted ones at {diff.size} "
-                                 f"position(s), first at {i}: {data.genes[i]!r} instead of "
-                                 f"{self.genes_[i]!r} (reorder with adata[:, genes])")
+        _check_same_genes(data, self.n_genes_, self.genes_,
+                          count_error=f"the model was fitted on {self.n_genes_} genes but "
+                                      f"these counts have {data.n_genes}",
+                          names_error="gene names differ from the fitted ones")
 
     def __repr__(self) -> str:
         args = ", ".join(f"{k}={v!r}" for k, v in self.params().items())
         fitted = "" if self.n_genes_ is None else f", fitted on {self.n_genes_} genes"
         return f"{type(self).__name__}({args}){fitted}"
+
+
+def _check_same_genes(data: CountsInput, n_genes: int, genes: np.ndarray | None, *,
+                      count_error: str, names_error: str) -> None:
+    """ValueError(``count_error``) unless ``data`` has ``n_genes`` genes, and one starting
+    with ``names_error`` unless they are named ``genes`` (where both are named)."""
+    if data.n_genes != n_genes:
+        raise ValueError(count_error)
+    if genes is not None and data.genes is not None:
+        diff = np.flatnonzero(genes != data.genes)
+        if diff.size:
+            i = int(diff[0])
+            raise ValueError(f"{names_error} at {diff.size} position(s), first at {i}: "
+                             f"{data.genes[i]!r} instead of {genes[i]!r} "
+                             f"(reorder with adata[:, genes])")
 
 
 def _plain(obj):

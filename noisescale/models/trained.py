@@ -1,30 +1,41 @@
-"""What the torch-trained models (VAE, transformer) share: training options, epoch budget."""
+"""What the torch-trained models (VAE, transformer) share: training options, epoch budget,
+the training / validation cells."""
 
 from __future__ import annotations
 
 from typing import Any, ClassVar
 
 import numpy as np
+import scipy.sparse as sp
 
 from .._internal.checks import check_int
 from .._internal.devices import torch_device
+from .._internal.seeding import split
 from .base import RepresentationModel
 
-TRAINING_OPTIONS = ("epochs", "min_epochs", "batch_size", "lr", "validation_fraction",
-                    "patience", "max_seconds", "device", "progress")
+TRAINING_OPTIONS = ("epochs", "min_epochs", "max_epochs", "cell_epochs", "batch_size", "lr",
+                    "validation_fraction", "patience", "max_seconds", "device", "progress")
 
 
 class TrainedModel(RepresentationModel):
-    """A model trained by gradient descent with early stopping on a validation split."""
+    """A model trained by gradient descent with early stopping on validation cells: those of
+    ``fit(validation=)``, or else a seeded ``validation_fraction`` of the training cells."""
 
-    # Epoch budget when epochs=None: round(BUDGET[0] / n_cells) clipped to
-    # [min_epochs, BUDGET[1]], i.e. epochs inversely proportional to the cells, with a floor.
+    # Epoch budget when epochs=None: round(cell_epochs / n_cells) clipped to
+    # [min_epochs, max_epochs], i.e. epochs inversely proportional to the cells, with a floor
+    # and a cap. BUDGET = (cell_epochs, max_epochs) when the constructor leaves them None.
     BUDGET: ClassVar[tuple[float, int]]
 
-    def _set_training(self, *, epochs, min_epochs, batch_size, lr, validation_fraction,
-                      patience, max_seconds, device, progress, min_batch: int = 1) -> None:
+    def _set_training(self, *, epochs, min_epochs, max_epochs, cell_epochs, batch_size, lr,
+                      validation_fraction, patience, max_seconds, device, progress,
+                      min_batch: int = 1) -> None:
         self.epochs = None if epochs is None else check_int("epochs", epochs)
         self.min_epochs = check_int("min_epochs", min_epochs)
+        self.max_epochs = None if max_epochs is None else check_int("max_epochs", max_epochs)
+        if self.max_epochs is not None and self.max_epochs < self.min_epochs:
+            raise ValueError(f"max_epochs ({max_epochs}) must be >= min_epochs ({min_epochs})")
+        self.cell_epochs = None if cell_epochs is None else check_int("cell_epochs",
+                                                                      cell_epochs)
         self.batch_size = check_int("batch_size", batch_size, min_batch)
         self.lr = float(lr)
         if not 0 < validation_fraction < 1:
@@ -42,8 +53,14 @@ class TrainedModel(RepresentationModel):
     #: The fewest training cells a fit can use (after the validation split).
     MIN_TRAINING_CELLS: ClassVar[int] = 1
 
-    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None) -> None:
+    def _check_fit_shape(self, n_cells: int | None, n_genes: int | None,
+                         n_validation: int | None = None) -> None:
         if n_cells is None:
+            return
+        if n_validation is not None:  # every cell trains; fit(validation=) validates
+            if n_cells < self.MIN_TRAINING_CELLS:
+                raise ValueError(f"{self._what()} needs at least {self.MIN_TRAINING_CELLS} "
+                                 f"training cells, got {n_cells}")
             return
         held = int(round(n_cells * self.validation_fraction))  # as _internal.seeding.split
         train = n_cells - held
@@ -53,14 +70,28 @@ class TrainedModel(RepresentationModel):
                 f"split: validation_fraction={self.validation_fraction:g} holds out {held} and "
                 f"leaves {train} for training; it needs at least 1 validation and "
                 f"{self.MIN_TRAINING_CELLS} training cell{'s' * (self.MIN_TRAINING_CELLS > 1)} "
-                f"(use more cells or change validation_fraction)")
+                f"(use more cells, change validation_fraction or pass fit(validation=))")
 
     def _training_params(self) -> dict[str, Any]:
         return {k: getattr(self, k) for k in TRAINING_OPTIONS}
 
     def epoch_budget(self, n_cells: int) -> int:
-        """Epochs for n_cells training cells: the given ``epochs``, or the budget rule."""
+        """Epochs for n_cells training cells: the given ``epochs``, or the budget rule
+        round(cell_epochs / n_cells) clipped to [min_epochs, max_epochs] (each None: the
+        model's BUDGET)."""
         if self.epochs is not None:
             return self.epochs
-        total, cap = self.BUDGET
+        total = self.BUDGET[0] if self.cell_epochs is None else self.cell_epochs
+        cap = self.BUDGET[1] if self.max_epochs is None else self.max_epochs
         return int(np.clip(round(total / max(n_cells, 1)), self.min_epochs, cap))
+
+    def _training_split(self, X: sp.csr_matrix, seed: int, validation: sp.csr_matrix | None
+                        ) -> tuple[sp.csr_matrix, sp.csr_matrix, str]:
+        """(training counts, validation counts, a note for messages): all of X and the given
+        ``validation``, or else X's rows split (seeded) with ``validation_fraction`` held out.
+        The early stopping and the epoch budget see only these two sets."""
+        if validation is not None:
+            return X, validation, f"{validation.shape[0]} given validation cells apart"
+        keep, held = split(X.shape[0], self.validation_fraction, seed, "validation")
+        assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
+        return X[keep], X[held], f"the {held.size} validation cells left out"

@@ -65,21 +65,27 @@ def train(
     max_seconds: float | None = None,
     progress: bool = False,
     desc: str = "training",
+    scheduler=None,
 ) -> dict:
     """Minimize ``loss(batch, epoch)`` over ``batches(epoch)`` for up to ``epochs`` epochs.
 
     After each epoch ``validate(epoch)`` gives the validation loss; the weights of the best one
     are restored at the end. Training stops early when it has not improved for ``patience``
     epochs (counted from epoch ``patience_from`` on, e.g. after a KL warm-up) or when
-    ``max_seconds`` have passed (checked after every batch). Returns the history: train_loss
-    and val_loss per epoch, best_epoch, epochs_run, stopped ("patience", "time" or "epochs"),
-    seconds.
+    ``max_seconds`` have passed (checked after every batch). ``scheduler`` (a torch learning
+    rate scheduler of ``optimizer``, or None) steps after every optimizer step. Returns the
+    history: train_loss and val_loss per epoch, best_epoch, epochs_run, stopped ("patience",
+    "time" or "epochs"), seconds, and with a scheduler lr: the learning rate of the last step
+    of each epoch.
     """
     import torch
     from tqdm.auto import tqdm
 
     t0 = time.perf_counter()
     history: dict = {"train_loss": [], "val_loss": []}
+    if scheduler is not None:
+        history["lr"] = []
+        step_lr = optimizer.param_groups[0]["lr"]
     best, best_state, best_epoch, waited, stopped = np.inf, None, -1, 0, "epochs"
     bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
     out_of_time = False
@@ -90,7 +96,11 @@ def train(
             value = loss(batch, epoch)
             optimizer.zero_grad(set_to_none=True)
             value.backward()
+            if scheduler is not None:
+                step_lr = optimizer.param_groups[0]["lr"]  # the rate this step used
             optimizer.step()
+            if scheduler is not None:
+                scheduler.step()
             total += float(value.detach())
             count += 1
             if max_seconds is not None and time.perf_counter() - t0 > max_seconds:
@@ -100,6 +110,8 @@ def train(
         with torch.no_grad():
             val = float(validate(epoch))
         history["train_loss"].append(total / max(count, 1))
+        if scheduler is not None:
+            history["lr"].append(step_lr)
         history["val_loss"].append(val)
         bar.set_postfix(val_loss=f"{val:.4g}")
         if val < best:

@@ -3,14 +3,19 @@
 Tokens: each cell is normalized to 10,000 counts; every gene is divided by its median over the
 training cells where it is expressed (so ubiquitous genes do not dominate), and the cell becomes
 the sequence of its expressed genes ordered by that value, highest first, cut to ``max_len``
-tokens and padded. The vocabulary is the HVGs chosen on the training cells (seurat_v3).
+tokens ([CLS] included, so ``max_len`` - 1 genes at most) and padded. The vocabulary is the
+HVGs chosen on the training cells (seurat_v3).
 
 Model: gene-token embedding + learned rank-position embedding -> a pre-norm transformer encoder
-(2 layers, 4 heads, width 128 by default) -> a linear head over the vocabulary. Pre-training
-masks 15 % of each cell's tokens (80 % replaced by [MASK], 10 % by a random gene, 10 % kept) and
-minimizes the cross-entropy of the masked genes; a seeded validation split decides early
-stopping. The embedding is the mean of the final layer over a cell's non-padding tokens (a
-leading [CLS] token included, so a cell without expressed genes still has one).
+(2 layers, 4 heads, width 128, feed-forward ``ff_width`` = 2 · width, ReLU by default) -> a
+linear head over the vocabulary. Pre-training masks 15 % of each cell's tokens (80 % replaced by
+[MASK], 10 % by a random gene, 10 % kept) and minimizes the cross-entropy of the masked genes
+with AdamW, at a constant learning rate by default or after ``warmup_steps`` of linear warm-up
+and/or with linear decay to 0 (``lr_schedule="linear"``, as transformers'
+``get_linear_schedule_with_warmup``); the masked-gene loss on validation cells
+(``fit(validation=)``'s, or else a seeded split) decides early stopping. The embedding is the
+mean of the final layer over a cell's non-padding tokens (a leading [CLS] token included, so a
+cell without expressed genes still has one).
 """
 
 from __future__ import annotations
@@ -22,12 +27,25 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_int
 from .._internal.devices import torch_device
-from .._internal.seeding import split
 from .training import seeded, train
 from .preprocess import DEFAULT_N_GENES, select_hvg
 from .trained import TrainedModel
 
 PAD, MASK, CLS, N_SPECIAL = 0, 1, 2, 3
+ACTIVATIONS = ("relu", "gelu")
+LR_SCHEDULES = ("constant", "linear")
+
+
+def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> float:
+    """The learning rate of optimizer step ``step`` (0-based) as a fraction of ``lr``: rising
+    linearly from 0 over ``warmup_steps`` steps, then 1 (``"constant"``) or falling linearly
+    to 0 at step ``total_steps`` (``"linear"``), as transformers'
+    ``get_constant_schedule_with_warmup`` and ``get_linear_schedule_with_warmup``."""
+    if step < warmup_steps:
+        return step / warmup_steps
+    if schedule == "constant":
+        return 1.0
+    return max(0.0, (total_steps - step) / max(1, total_steps - warmup_steps))
 
 
 def gene_medians(X: sp.csr_matrix) -> np.ndarray:
@@ -59,7 +77,8 @@ def rank_tokens(X: sp.csr_matrix, medians: np.ndarray, max_len: int) -> np.ndarr
     return tokens
 
 
-def _network(vocab: int, max_len: int, width: int, n_layers: int, n_heads: int, dropout: float):
+def _network(vocab: int, max_len: int, width: int, n_layers: int, n_heads: int, dropout: float,
+             ff_width: int, activation: str):
     import torch
     from torch import nn
 
@@ -68,9 +87,9 @@ def _network(vocab: int, max_len: int, width: int, n_layers: int, n_heads: int, 
             super().__init__()
             self.tokens = nn.Embedding(vocab, width, padding_idx=PAD)
             self.positions = nn.Parameter(0.02 * torch.randn(max_len, width))
-            layer = nn.TransformerEncoderLayer(width, n_heads, dim_feedforward=2 * width,
-                                               dropout=dropout, batch_first=True,
-                                               norm_first=True)
+            layer = nn.TransformerEncoderLayer(width, n_heads, dim_feedforward=ff_width,
+                                               dropout=dropout, activation=activation,
+                                               batch_first=True, norm_first=True)
             self.encoder = nn.TransformerEncoder(layer, n_layers, enable_nested_tensor=False)
             self.norm = nn.LayerNorm(width)
             self.head = nn.Linear(width, vocab)
@@ -88,7 +107,17 @@ def _network(vocab: int, max_len: int, width: int, n_layers: int, n_heads: int, 
 
 
 class Transformer(TrainedModel):
-    """Rank-token transformer pre-trained by masked gene prediction; mean-pooled embedding."""
+    """Rank-token transformer pre-trained by masked gene prediction; mean-pooled embedding.
+
+    ``max_len``: tokens per cell, the leading [CLS] included (Geneformer's input size).
+    ``width``: hidden size, also the embedding's dimensions. ``ff_width``: the feed-forward
+    (intermediate) size of each layer, None for 2 · width. ``activation``: of the feed-forward
+    layers, "relu" or "gelu". ``warmup_steps``: optimizer steps of linear learning rate
+    warm-up from 0 (0: none). ``lr_schedule``: "constant" after the warm-up, or "linear"
+    decay to 0 over the planned steps (epoch budget x batches per epoch; early stopping may
+    end training before). Epoch budget (``epochs=None``): round(cell_epochs / n_cells) in
+    [min_epochs, max_epochs], by default round(20 · 10,000 / n_cells) in [min_epochs, 20].
+    """
 
     name = "transformer"
     # round(20 · 10,000 / cells) epochs in [min_epochs, 20]: on a CPU an epoch of 2,500 cells
@@ -103,12 +132,18 @@ class Transformer(TrainedModel):
         width: int = 128,
         n_layers: int = 2,
         n_heads: int = 4,
+        ff_width: int | None = None,
+        activation: str = "relu",
         dropout: float = 0.1,
         mask_fraction: float = 0.15,
         epochs: int | None = None,
         min_epochs: int = 3,
+        max_epochs: int | None = None,
+        cell_epochs: int | None = None,
         batch_size: int = 64,
         lr: float = 3e-4,
+        warmup_steps: int = 0,
+        lr_schedule: str = "constant",
         validation_fraction: float = 0.1,
         patience: int = 5,
         max_seconds: float | None = None,
@@ -123,11 +158,21 @@ class Transformer(TrainedModel):
         self.n_heads = check_int("n_heads", n_heads)
         if self.width % self.n_heads:
             raise ValueError(f"width ({width}) must be a multiple of n_heads ({n_heads})")
+        self.ff_width = None if ff_width is None else check_int("ff_width", ff_width)
+        if activation not in ACTIVATIONS:
+            raise ValueError(f"activation must be 'relu' or 'gelu', got {activation!r}")
+        self.activation = activation
+        self.warmup_steps = check_int("warmup_steps", warmup_steps, 0)
+        if lr_schedule not in LR_SCHEDULES:
+            raise ValueError(f"lr_schedule must be 'constant' or 'linear', got "
+                             f"{lr_schedule!r}")
+        self.lr_schedule = lr_schedule
         self.dropout = float(dropout)
         if not 0 < mask_fraction < 1:
             raise ValueError(f"mask_fraction must be in (0, 1), got {mask_fraction!r}")
         self.mask_fraction = float(mask_fraction)
-        self._set_training(epochs=epochs, min_epochs=min_epochs, batch_size=batch_size, lr=lr,
+        self._set_training(epochs=epochs, min_epochs=min_epochs, max_epochs=max_epochs,
+                           cell_epochs=cell_epochs, batch_size=batch_size, lr=lr,
                            validation_fraction=validation_fraction, patience=patience,
                            max_seconds=max_seconds, device=device, progress=progress)
         self.hvg_: np.ndarray | None = None
@@ -138,41 +183,51 @@ class Transformer(TrainedModel):
         return self.width
 
     def params(self) -> dict[str, Any]:
-        keys = ("max_len", "width", "n_layers", "n_heads", "dropout", "mask_fraction")
+        keys = ("max_len", "width", "n_layers", "n_heads", "ff_width", "activation",
+                "dropout", "mask_fraction", "warmup_steps", "lr_schedule")
         return {"n_top_genes": self.n_top_genes, **{k: getattr(self, k) for k in keys},
                 **self._training_params()}
+
+    def _network(self, vocab: int):
+        return _network(vocab, self.max_len, self.width, self.n_layers, self.n_heads,
+                        self.dropout, 2 * self.width if self.ff_width is None else self.ff_width,
+                        self.activation)
 
     def _tokens(self, X: sp.csr_matrix) -> np.ndarray:
         return rank_tokens(sp.csr_matrix(X[:, self.hvg_]), self.medians_, self.max_len)
 
-    def _fit(self, X: sp.csr_matrix, seed: int) -> None:
+    def _fit(self, X: sp.csr_matrix, seed: int,
+             validation: sp.csr_matrix | None = None) -> None:
         import torch
         from torch.nn.functional import cross_entropy
 
         self.hvg_ = select_hvg(X, self.n_top_genes)
         self.medians_ = gene_medians(sp.csr_matrix(X[:, self.hvg_]))
-        tokens = torch.from_numpy(self._tokens(X))
-        n = tokens.shape[0]
-        keep, held = split(n, self.validation_fraction, seed, "validation")
-        assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
-        if not (tokens[torch.from_numpy(keep), 1:] != PAD).any():
-            raise ValueError(f"none of the {keep.size} training cells (the {held.size} "
-                             f"validation cells left out) has a count in the {len(self.hvg_)} "
-                             f"selected genes: no gene tokens to train on")
+        train_X, val_X, apart = self._training_split(X, seed, validation)
+        tokens = torch.from_numpy(self._tokens(train_X))
+        val_tok = torch.from_numpy(self._tokens(val_X))
+        n_train, n_held = tokens.shape[0], val_tok.shape[0]
+        if not (tokens[:, 1:] != PAD).any():
+            raise ValueError(f"none of the {n_train} training cells ({apart}) has a count in "
+                             f"the {len(self.hvg_)} selected genes: no gene tokens to train on")
         vocab = len(self.hvg_) + N_SPECIAL
         dev = torch_device(self.device)
-        epochs = self.epoch_budget(keep.size)
+        epochs = self.epoch_budget(n_train)
         with seeded(seed, dev):
-            net = _network(vocab, self.max_len, self.width, self.n_layers, self.n_heads,
-                           self.dropout).to(dev)
+            net = self._network(vocab).to(dev)
             opt = torch.optim.AdamW(net.parameters(), lr=self.lr, weight_decay=0.01)
+            scheduler = None
+            if self.warmup_steps > 0 or self.lr_schedule != "constant":
+                total = epochs * -(-n_train // self.batch_size)  # planned optimizer steps
+                scheduler = torch.optim.lr_scheduler.LambdaLR(
+                    opt, lambda step: lr_factor(step, self.warmup_steps, total,
+                                                self.lr_schedule))
             gen = torch.Generator().manual_seed(seed)
             # Fixed masks for the validation cells, so the validation loss is comparable.
-            val_tok = tokens[held]
             val_in, val_target = self._mask(val_tok, vocab, torch.Generator().manual_seed(seed + 1))
 
             def batches(epoch):
-                order = torch.from_numpy(keep)[torch.randperm(keep.size, generator=gen)]
+                order = torch.randperm(n_train, generator=gen)
                 for i in range(0, order.numel(), self.batch_size):
                     tok = tokens[order[i:i + self.batch_size]]
                     inp, target = self._mask(tok, vocab, gen)
@@ -185,7 +240,7 @@ class Transformer(TrainedModel):
 
             def validate(epoch):
                 total, count = 0.0, 0
-                for i in range(0, held.size, 256):
+                for i in range(0, n_held, 256):
                     inp, target = val_in[i:i + 256].to(dev), val_target[i:i + 256].to(dev)
                     sel = target != -100
                     total += float(cross_entropy(net.head(net.hidden(inp)[sel]), target[sel],
@@ -196,8 +251,9 @@ class Transformer(TrainedModel):
             self.history = train(net, opt, batches=batches, loss=loss, validate=validate,
                                  epochs=epochs, patience=self.patience,
                                  max_seconds=self.max_seconds, progress=self.progress,
-                                 desc="transformer")
+                                 desc="transformer", scheduler=scheduler)
         self.history["epoch_budget"] = epochs
+        self.history["training_cells"], self.history["validation_cells"] = n_train, n_held
         self._net = net.cpu().eval()
 
     def _mask(self, tok, vocab: int, gen):
@@ -235,7 +291,6 @@ class Transformer(TrainedModel):
     def _load_state(self, state: dict[str, Any]) -> None:
         self.hvg_ = state["hvg"].numpy()
         self.medians_ = state["medians"].numpy()
-        net = _network(len(self.hvg_) + N_SPECIAL, self.max_len, self.width, self.n_layers,
-                       self.n_heads, self.dropout)
+        net = self._network(len(self.hvg_) + N_SPECIAL)
         net.load_state_dict(state["net"])
         self._net = net.eval()

@@ -3,14 +3,18 @@
 Encoder: log1p(counts of the HVGs) -> hidden layers (Linear, BatchNorm, ReLU, dropout) -> a
 Gaussian posterior q(z | x) with ``n_dims`` dimensions; its mean is the embedding. Decoder:
 z -> hidden -> softmax gene proportions ρ; the counts are negative binomial with mean
-ℓ·ρ (ℓ: the cell's observed total over the HVGs) and one inverse dispersion θ per gene, or
+ℓ·ρ (ℓ: the cell's observed total over the HVGs) and one inverse dispersion θ per gene,
+shared by all cells and learned with the weights (scVI's ``dispersion="gene"``), or
 zero-inflated NB with per-cell-and-gene dropout logits (``likelihood="zinb"``). The loss is
 −ELBO = −log p(x | z) + β·KL(q(z | x) ‖ N(0, I)) with β rising linearly from 0 to 1 over the
-KL warm-up; Adam; a seeded validation split decides early stopping on the validation −ELBO
-(β = 1), counted from the end of the warm-up, and the best weights are kept.
+KL warm-up; Adam; the validation −ELBO (β = 1) decides early stopping, counted from the end of
+the warm-up, and the best weights are kept. The validation cells are ``fit(validation=)``'s,
+or else a seeded ``validation_fraction`` of the training cells.
 
-Epoch budget (``epochs=None``): round(400 · 20,000 / n_cells) clipped to [min_epochs, 400],
-the scVI heuristic (epochs ∝ 1/N with a floor), and ``max_seconds`` caps the wall time.
+Epoch budget (``epochs=None``): round(cell_epochs / n_cells) clipped to [min_epochs,
+max_epochs], by default round(400 · 20,000 / n_cells) in [min_epochs, 400], the scVI heuristic
+(epochs ∝ 1/N with a floor); ``cell_epochs=10**7, max_epochs=10**7, min_epochs=1`` is the
+rule "max epochs = 10^7 / N" of Gowri, Yin & Klein. ``max_seconds`` caps the wall time.
 """
 
 from __future__ import annotations
@@ -22,7 +26,6 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_int
 from .._internal.devices import torch_device
-from .._internal.seeding import split
 from .training import seeded, train
 from .preprocess import DEFAULT_N_GENES, select_hvg
 from .trained import TrainedModel
@@ -97,6 +100,8 @@ class VAE(TrainedModel):
         dropout: float = 0.1,
         epochs: int | None = None,
         min_epochs: int = 20,
+        max_epochs: int | None = None,
+        cell_epochs: int | None = None,
         kl_warmup: int | None = None,
         batch_size: int = 128,
         lr: float = 1e-3,
@@ -118,7 +123,8 @@ class VAE(TrainedModel):
         self.dropout = float(dropout)
         self.kl_warmup = None if kl_warmup is None else check_int("kl_warmup", kl_warmup, 0)
         self.weight_decay = float(weight_decay)
-        self._set_training(epochs=epochs, min_epochs=min_epochs, batch_size=batch_size, lr=lr,
+        self._set_training(epochs=epochs, min_epochs=min_epochs, max_epochs=max_epochs,
+                           cell_epochs=cell_epochs, batch_size=batch_size, lr=lr,
                            validation_fraction=validation_fraction, patience=patience,
                            max_seconds=max_seconds, device=device, progress=progress,
                            min_batch=2)  # BatchNorm needs 2+ cells
@@ -134,20 +140,21 @@ class VAE(TrainedModel):
                 **{k: getattr(self, k) for k in keys}, **self._training_params()}
 
     # -- fitting ----------------------------------------------------------------------------
-    def _fit(self, X: sp.csr_matrix, seed: int) -> None:
+    def _fit(self, X: sp.csr_matrix, seed: int,
+             validation: sp.csr_matrix | None = None) -> None:
         import torch
 
         self.hvg_ = select_hvg(X, self.n_top_genes)
-        counts = sp.csr_matrix(X[:, self.hvg_])
-        n = counts.shape[0]
-        keep, held = split(n, self.validation_fraction, seed, "validation")
-        assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
-        if counts[keep].nnz == 0:
-            raise ValueError(f"none of the {keep.size} training cells (the {held.size} "
-                             f"validation cells left out) has a count in the {len(self.hvg_)} "
-                             f"selected genes: there is nothing to train on")
+        train_X, val_X, apart = self._training_split(X, seed, validation)
+        counts = sp.csr_matrix(train_X[:, self.hvg_])
+        held = sp.csr_matrix(val_X[:, self.hvg_])
+        n_train, n_held = counts.shape[0], held.shape[0]
+        if counts.nnz == 0:
+            raise ValueError(f"none of the {n_train} training cells ({apart}) has a count in "
+                             f"the {len(self.hvg_)} selected genes: there is nothing to train "
+                             f"on")
         dev = torch_device(self.device)
-        epochs = self.epoch_budget(keep.size)
+        epochs = self.epoch_budget(n_train)
         warmup = self.kl_warmup if self.kl_warmup is not None else max(1, epochs // 4)
         with seeded(seed, dev):
             net = _network(len(self.hvg_), self._n_dims, self.n_hidden, self.n_layers,
@@ -155,11 +162,10 @@ class VAE(TrainedModel):
             opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay,
                                    eps=0.01)
             shuffle = torch.Generator().manual_seed(seed)
-            n_train = keep.size
             drop_last = n_train % self.batch_size == 1  # BatchNorm needs 2+ cells per batch
 
             def batches(epoch):
-                order = keep[torch.randperm(n_train, generator=shuffle).numpy()]
+                order = torch.randperm(n_train, generator=shuffle).numpy()
                 stop = n_train - (1 if drop_last else 0)
                 for i in range(0, stop, self.batch_size):
                     yield self._tensor(counts, order[i:i + self.batch_size], dev)
@@ -171,11 +177,11 @@ class VAE(TrainedModel):
 
             def validate(epoch):
                 total = 0.0
-                for i in range(0, held.size, 4096):
-                    recon, kl = self._terms(net, self._tensor(counts, held[i:i + 4096], dev),
-                                            sample=False)
+                for i in range(0, n_held, 4096):
+                    rows = np.arange(i, min(i + 4096, n_held))
+                    recon, kl = self._terms(net, self._tensor(held, rows, dev), sample=False)
                     total += float((recon + kl).sum())
-                return total / held.size
+                return total / n_held
 
             self.history = train(net, opt, batches=batches, loss=loss, validate=validate,
                                  epochs=epochs, patience=self.patience, patience_from=warmup,
@@ -183,6 +189,7 @@ class VAE(TrainedModel):
                                  desc="VAE")
         self.history["kl_warmup"] = warmup
         self.history["epoch_budget"] = epochs
+        self.history["training_cells"], self.history["validation_cells"] = n_train, n_held
         self._net = net.cpu().eval()
 
     @staticmethod
