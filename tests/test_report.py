@@ -237,3 +237,20 @@ def test_write_is_atomic(tmp_path, monkeypatch, table):
     report.write_report(small, target)
     assert target.read_text().startswith("<!DOCTYPE html>")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["report.html"]
+
+
+def test_report_embeds_the_paper_figures(tmp_path, table, fits):
+    from noisescale.report import figures
+
+    made = figures(table, tmp_path / "figures", fits=fits, formats=("png",),
+                   only=["noise_curves", "u90"], dpi=40)
+    pngs = [p for p in made.paths if p.suffix == ".png"]
+    assert len(pngs) == 1  # u90 is a table (csv, md, tex), not a figure
+    path = report.write_report(table, tmp_path / "report.html", fits=fits, figures=pngs)
+    text = path.read_text()
+    assert 'id="figures"' in text and "noise_curves.png" in text
+    assert base64.b64encode(pngs[0].read_bytes()).decode("ascii") in text
+    with pytest.raises(ValueError, match="must be PNG"):
+        report.write_report(table, tmp_path / "r2.html", fits=fits,
+                            figures=[tmp_path / "figures" / "u90.md"])
+    assert not (tmp_path / "r2.html").exists()

@@ -14,7 +14,8 @@ Run a noise-scaling sweep described by a TOML file: split the cells into a train
 held-out cells, thin both to every depth, train each model on each number of training cells,
 embed the held-out cells and measure the mutual information with each auxiliary signal.
 Writes OUTPUT/results.csv (one row per dataset, signal, model, cells, depth and seed),
-fits.csv (the fitted laws), report.html and provenance.json.
+fits.csv (the fitted laws), figures/ (the paper's figures, `noisescale figures`),
+report.html (with the figures) and provenance.json.
 
 Each finished job is stored at once (OUTPUT/jobs/): run the same command again after an
 interruption and only the missing jobs run. `noisescale run --example-config` prints a
@@ -22,6 +23,7 @@ documented configuration to start from.
 
 examples:
   noisescale run --example-config > sweep.toml
+  noisescale run --example-config paper > paper.toml   # the paper's protocol
   noisescale run sweep.toml
   noisescale run sweep.toml --executor dask --scheduler tcp://10.0.0.5:8786
 """
@@ -41,8 +43,10 @@ def add_commands(sub) -> None:
     p = sub.add_parser("run", help="run (or resume) a sweep from a TOML config",
                        description=RUN_HELP, formatter_class=fmt)
     p.add_argument("config", metavar="CONFIG", nargs="?", help="the sweep's .toml file")
-    p.add_argument("--example-config", action="store_true",
-                   help="print a documented example configuration and exit")
+    p.add_argument("--example-config", nargs="?", const="reference", metavar="NAME",
+                   choices=["reference", "paper"],
+                   help="print an example configuration and exit: reference (default; every "
+                        "key documented) or paper (the protocol of Gowri, Yin & Klein 2025)")
     p.add_argument("--output", metavar="DIR", help="output directory (default: run.output)")
     p.add_argument("--executor", choices=["local", "dask"], help="where jobs run")
     p.add_argument("--scheduler", metavar="ADDRESS",
@@ -51,7 +55,8 @@ def add_commands(sub) -> None:
                    help="processes (local) or LocalCluster workers (dask)")
     p.add_argument("--threads-per-worker", type=positive_int, metavar="N",
                    help="threads of each job (default 1)")
-    p.add_argument("--no-report", action="store_true", help="skip fits.csv and report.html")
+    p.add_argument("--no-report", action="store_true",
+                   help="skip fits.csv, figures/ and report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
     p.set_defaults(run=_run, parser=p)
 
@@ -75,8 +80,10 @@ def add_commands(sub) -> None:
 
     p = sub.add_parser("report", help="write a self-contained HTML report of a results table",
                        description="One HTML file with the fitted ū and I_max, the scaling "
-                                   "curves, the collapse, cell-number curves, residuals and "
-                                   "the run's provenance; it loads nothing from the network.")
+                                   "curves, the collapse, cell-number curves, residuals, the "
+                                   "paper's figures found in figures/ beside the results "
+                                   "(`noisescale figures`) and the run's provenance; it loads "
+                                   "nothing from the network.")
     p.add_argument("results", metavar="RESULTS",
                    help="a sweep's output directory, or its results .csv/.parquet")
     p.add_argument("-o", "--output", metavar="HTML", default=None,
@@ -97,10 +104,11 @@ def add_commands(sub) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
-    from ..sweep.config import CONFIG_REFERENCE, load_config
+    from ..sweep.config import load_config
+    from ..sweep.presets import EXAMPLES
 
     if args.example_config:
-        print(CONFIG_REFERENCE, end="")
+        print(EXAMPLES[args.example_config], end="")
         return 0
     if args.config is None:
         args.parser.error("give the sweep's CONFIG file (or --example-config)")
@@ -131,8 +139,14 @@ def _sweep_and_report(cfg, args: argparse.Namespace, *, report: bool) -> int:
         else:
             warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
     if report:
+        from ..report import figures
+
         fits = _write_fits(result.results, out / "fits.csv", ["dataset", "signal", "model"],
                            bootstrap=0, quiet=args.quiet, laws=("noise",))
+        made = figures(result.results, out / "figures", fits=fits)
+        if not args.quiet:
+            print(f"wrote {len(made.written)} figures to {out / 'figures'} ({len(made.skipped)} "
+                  "skipped: `noisescale figures` says why)", file=sys.stderr)
         _write_report(result.results, out, out / "report.html", fits=fits, quiet=args.quiet)
     return 0
 
@@ -165,12 +179,15 @@ def _read(results_arg: str):
 
 def _write_report(results, base: Path, path: Path, *, fits=None, title: str | None = None,
                   quiet: bool = False) -> Path:
-    """The HTML report of ``results``, with the provenance.json found in ``base``."""
+    """The HTML report of ``results``, with the provenance.json found in ``base`` and the
+    figures in ``base/figures`` (``noisescale figures``) embedded."""
     from ..report import write_report
 
     prov_file = base / "provenance.json"
     provenance = json.loads(prov_file.read_text()) if prov_file.exists() else None
-    out = write_report(results, path, fits=fits, provenance=provenance, title=title)
+    images = sorted((base / "figures").glob("*.png"))
+    out = write_report(results, path, fits=fits, provenance=provenance, title=title,
+                       figures=images)
     if not quiet:
         print(f"wrote {out}", file=sys.stderr)
     return out

@@ -56,21 +56,24 @@ FLAG_NOTES = {
 def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
                  fits: pd.DataFrame | None = None, provenance: Mapping[str, Any] | None = None,
                  by: Sequence[str] = DEFAULT_BY, title: str | None = None,
-                 dpi: int = 90) -> Path:
+                 dpi: int = 90, figures: Sequence[str | os.PathLike] = ()) -> Path:
     """Write a self-contained HTML report of a sweep to ``path`` (atomically) and return it.
 
     ``fits`` is a :func:`fit_results` table (made here, unweighted, when None; pass one e.g.
     with bootstrap intervals); the drawn curves are refits with the weights it names.
     ``provenance`` is the run's JSON-able record (version, config text and hash, seeds,
     dataset, times, ...). Figures are PNG at ``dpi`` embedded as base64; nothing is loaded
-    from the network.
+    from the network. ``figures``: PNG files to embed as they are, e.g. the paper's figures
+    (:func:`noisescale.report.figures`), in a section of their own.
     """
     by = check_results(results, by)
     df = prepare_results(results, by)
     fits = _check_fits(fits, by) if fits is not None else None
     with np.errstate(all="ignore"):  # bands of poorly determined fits overflow harmlessly
         fits = fit_results(results, by=by) if fits is None else fits
-        text = _Page(df, fits, dict(provenance or {}), by, dpi).render(title)
+        page = _Page(df, fits, dict(provenance or {}), by, dpi)
+        page.images = [Path(f) for f in figures]
+        text = page.render(title)
     return write_atomic(Path(path), text)
 
 
@@ -183,6 +186,7 @@ class _Page:
         sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
         self.noise_fits = curve_fits(df, self.noise, [*by, "n_cells"], "noise")
         self.cell_fits = curve_fits(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
+        self.images: list[Path] = []
 
     def _panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
         """(name, rows) per panel: the groups of ``cols`` (default: by without the curve)."""
@@ -204,6 +208,7 @@ class _Page:
                     ("collapse", "Collapse", self.collapse()),
                     ("cells", "Cell-number law", self.cell_law()),
                     ("residuals", "Residuals", self.residuals()),
+                    ("figures", "Paper figures", self.figures()),
                     ("data", "Measurements", self.measurements()),
                     ("provenance", "Provenance", self.provenance())]
         sections = [s for s in sections if s[2]]
@@ -224,6 +229,17 @@ class _Page:
                 f"<header><h1>{_e(title)}</h1><p>{' · '.join(facts)}</p>"
                 f'<p class="muted">noisescale {_e(_version(self.prov))} · written {stamp}</p>'
                 f"<nav>{toc}</nav></header>{body}</body></html>\n")
+
+    def figures(self) -> str:
+        """The given PNG files, embedded as they are, each under its name."""
+        parts = []
+        for f in self.images:
+            if f.suffix.lower() != ".png":
+                raise ValueError(f"report figures must be PNG files, got {f}")
+            data = base64.b64encode(f.read_bytes()).decode("ascii")
+            parts.append(f'<figure><img alt="{_e(f.stem)}" src="data:image/png;base64,{data}">'
+                         f"<figcaption>{_e(f.name)}</figcaption></figure>")
+        return "".join(parts)
 
     def summary(self) -> str:
         t = self.noise

@@ -17,6 +17,8 @@ from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 CONFIG_REFERENCE = """\
 # A noisescale sweep. Paths are relative to this file.
 
@@ -29,13 +31,23 @@ filter = { Valid = 1 }     # optional: keep only cells whose obs columns equal t
 [split]
 test_fraction = 0.2        # held-out cells (or n_test = 1000)
 stratify = "cell_type"     # optional obs column: same proportions in both sets
+n_validation = 0           # optional: cells taken from the training pool for the trained
+                           # models' early stopping, thinned like the training cells (0: each
+                           # model splits its own validation_fraction off its training cells)
 seed = 0                   # the split is made once, with this seed
 
 [sweep]
 fractions = [1.0, 0.5, 0.2, 0.1, 0.05]  # thinning fractions q, or instead:
 # umis_per_cell = [2000, 1000, 500]     # target mean UMIs per held-out cell (as fractions)
-n_cells = [500, 1000]      # training cells N (nested subsets of the training pool); "all" = pool
+# umis_per_cell = { min = 10, max = 8100, count = 10 }  # a log-spaced grid (also n_cells)
+n_cells = [500, 1000]      # training cells N; "all" = the whole training pool
 seeds = [0, 1, 2]          # replicates: thinning, subsampling, model and estimator seeds
+thinning = "binomial"      # binomial: each UMI kept independently, depths nested (each a
+                           # sub-sample of the deeper one); per_gene: the paper authors'
+                           # variant, each gene keeps floor(total * q) of its UMIs, each depth
+                           # drawn independently (noisescale.thin(method="per_gene"))
+nested_cells = true        # true: each N's training cells are a subset of the next N's;
+                           # false: an independent random sample for every N (the authors')
 
 [[models]]                 # one table per model; keys other than name/label go to the model
 name = "pca"               # pca, random_projection, vae, transformer
@@ -102,6 +114,7 @@ class SplitSpec:
     n_test: int | None = None
     stratify: str | None = None
     seed: int = 0
+    n_validation: int = 0
 
 
 @dataclass(frozen=True)
@@ -110,6 +123,8 @@ class SweepSpec:
     umis_per_cell: tuple[float, ...] | None
     n_cells: tuple[int | str, ...]
     seeds: tuple[int, ...]
+    thinning: str = "binomial"
+    nested_cells: bool = True
 
 
 @dataclass(frozen=True)
@@ -280,7 +295,7 @@ def _dataset(t: Mapping[str, Any], base: Path) -> DatasetSpec:
 
 
 def _split(t: Mapping[str, Any]) -> SplitSpec:
-    _no_unknown("[split]", t, {"test_fraction", "n_test", "stratify", "seed"})
+    _no_unknown("[split]", t, {"test_fraction", "n_test", "stratify", "seed", "n_validation"})
     if "test_fraction" in t and "n_test" in t:
         raise ConfigError("[split] takes test_fraction or n_test, not both")
     n_test = None
@@ -295,7 +310,9 @@ def _split(t: Mapping[str, Any]) -> SplitSpec:
     if stratify is not None:
         stratify = _str("split.stratify", stratify)
     return SplitSpec(test_fraction=frac, n_test=n_test, stratify=stratify,
-                     seed=_seed("split.seed", t.get("seed", 0)))
+                     seed=_seed("split.seed", t.get("seed", 0)),
+                     n_validation=check_int("split.n_validation", t.get("n_validation", 0), 0,
+                                            error=ConfigError))
 
 
 def _seed(name: str, value: Any) -> int:
@@ -305,28 +322,32 @@ def _seed(name: str, value: Any) -> int:
     return v
 
 
+THINNING = ("binomial", "per_gene")
+
+
 def _sweep(t: Mapping[str, Any]) -> SweepSpec:
-    _no_unknown("[sweep]", t, {"fractions", "umis_per_cell", "n_cells", "seeds"})
+    _no_unknown("[sweep]", t, {"fractions", "umis_per_cell", "n_cells", "seeds", "thinning",
+                               "nested_cells"})
     if ("fractions" in t) == ("umis_per_cell" in t):
         raise ConfigError("[sweep] needs exactly one of fractions = [...] (thinning fractions) "
                           "or umis_per_cell = [...] (target mean depths)")
     fractions = umis = None
     if "fractions" in t:
         fractions = tuple(check_number("sweep.fractions", q, error=ConfigError)
-                          for q in _list("sweep.fractions", t["fractions"]))
+                          for q in _grid("sweep.fractions", t["fractions"]))
         bad = [q for q in fractions if not 0 < q <= 1]
         if bad:
             raise ConfigError(f"sweep.fractions must lie in (0, 1], got {bad}")
         _distinct("sweep.fractions", fractions)
     else:
         umis = tuple(check_number("sweep.umis_per_cell", u, error=ConfigError)
-                     for u in _list("sweep.umis_per_cell", t["umis_per_cell"]))
+                     for u in _grid("sweep.umis_per_cell", t["umis_per_cell"]))
         bad = [u for u in umis if u <= 0]
         if bad:
             raise ConfigError(f"sweep.umis_per_cell must be > 0, got {bad}")
         _distinct("sweep.umis_per_cell", umis)
     sizes: list[int | str] = []
-    for n in _list("sweep.n_cells", t.get("n_cells", ["all"])):
+    for n in _grid("sweep.n_cells", t.get("n_cells", ["all"]), integer=True):
         if n == "all":
             sizes.append("all")
         else:
@@ -334,7 +355,40 @@ def _sweep(t: Mapping[str, Any]) -> SweepSpec:
     _distinct("sweep.n_cells", sizes)
     seeds = tuple(_seed("sweep.seeds", s) for s in _list("sweep.seeds", t.get("seeds", [0])))
     _distinct("sweep.seeds", seeds)
-    return SweepSpec(fractions=fractions, umis_per_cell=umis, n_cells=tuple(sizes), seeds=seeds)
+    thinning = t.get("thinning", "binomial")
+    if thinning not in THINNING:
+        raise ConfigError(f"sweep.thinning must be one of {list(THINNING)}, got {thinning!r}")
+    nested = t.get("nested_cells", True)
+    if not isinstance(nested, bool):
+        raise ConfigError(f"sweep.nested_cells must be true or false, got {nested!r}")
+    return SweepSpec(fractions=fractions, umis_per_cell=umis, n_cells=tuple(sizes), seeds=seeds,
+                     thinning=thinning, nested_cells=nested)
+
+
+def _grid(name: str, value: Any, *, integer: bool = False) -> list:
+    """A list of values, or ``{min, max, count}``: ``count`` log-spaced values from min to max
+    (rounded to integers for ``integer``, e.g. cell numbers)."""
+    if not isinstance(value, Mapping):
+        return _list(name, value)
+    _no_unknown(name, value, {"min", "max", "count"})
+    missing = sorted({"min", "max", "count"} - set(value))
+    if missing:
+        raise ConfigError(f"{name} as a log-spaced grid needs min, max and count; missing "
+                          f"{missing}")
+    lo = check_number(f"{name}.min", value["min"], error=ConfigError)
+    hi = check_number(f"{name}.max", value["max"], error=ConfigError)
+    count = check_int(f"{name}.count", value["count"], 2, error=ConfigError)
+    if not 0 < lo < hi:
+        raise ConfigError(f"{name}: a log-spaced grid needs 0 < min < max, got min = {lo}, "
+                          f"max = {hi}")
+    values = np.geomspace(lo, hi, count)
+    if integer:
+        ints = [int(v) for v in np.rint(values)]
+        if len(set(ints)) != count:
+            raise ConfigError(f"{name}: {count} log-spaced integers from {lo:g} to {hi:g} "
+                              "repeat after rounding; lower count")
+        return ints
+    return [float(v) for v in values]
 
 
 def _distinct(name: str, values) -> None:

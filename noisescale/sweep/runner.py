@@ -1,13 +1,15 @@
 """The sweep protocol: split, thin, subsample, fit, embed, estimate; one row per measurement.
 
 For a dataset the cells are split once (seeded, optionally stratified, sister cells kept
-together) into a training pool and a held-out test set. For each replicate seed the whole
-count matrix is thinned once to every depth (a nested series, so depths are coupled: each
-shallower matrix is a sub-sample of the deeper one) and shared with every job of that
-(seed, depth). A job is one (seed, depth, training size N, model): it fits the model on N
-training cells (nested subsets of the pool), embeds the thinned test cells and estimates the
-MI with each signal. Finished jobs are stored one file each (:mod:`.store`), so a re-run of
-the same configuration skips them.
+together) into a training pool and a held-out test set (and, optionally, a validation set
+taken from the pool for early stopping). For each replicate seed the whole count matrix is
+thinned once to every depth and shared with every job of that (seed, depth): binomial thinning
+makes a nested series (depths are coupled: each shallower matrix is a sub-sample of the deeper
+one); per-gene thinning draws each depth independently. A job is one (seed, depth, training
+size N, model): it fits the model on N training cells (nested subsets of the pool, or an
+independent sample per N with ``nested_cells = false``), embeds the thinned test cells and
+estimates the MI with each signal. Finished jobs are stored one file each (:mod:`.store`), so
+a re-run of the same configuration skips them.
 
 Seeds are derived from the replicate seed by hashing, so every job's randomness is fixed by
 the configuration alone: results do not depend on the executor, the number of workers or the
@@ -72,6 +74,7 @@ class SweepData:
     counts: Any                      # CSR, cells x genes
     test: np.ndarray                 # row indices of the held-out cells
     pool: np.ndarray                 # row indices of the training pool
+    validation: np.ndarray           # row indices of the validation cells (may be empty)
     fractions: tuple[float, ...]     # decreasing
     sizes: tuple[int, ...]
     signals: list[Signal] = field(default_factory=list)
@@ -129,6 +132,7 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
     for s in signals:
         s.validate(adata)
     test, pool = split_cells(adata, cfg, signals)
+    pool, validation = split_validation(pool, cfg)
     fractions = _fractions(cfg, counts[test])
     sizes = []
     for n in cfg.sweep.n_cells:
@@ -138,7 +142,7 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
                               f"pool has {pool.size} (hold out fewer cells or lower n_cells)")
         sizes.append(int(n))
     check_model_shapes(cfg.models, sizes, counts.shape[1])
-    return SweepData(adata=adata, counts=counts, test=test, pool=pool,
+    return SweepData(adata=adata, counts=counts, test=test, pool=pool, validation=validation,
                      fractions=fractions, sizes=tuple(sizes), signals=signals)
 
 
@@ -193,12 +197,35 @@ def split_cells(adata, cfg: SweepConfig, signals: list[Signal]) -> tuple[np.ndar
     return np.flatnonzero(is_test), np.flatnonzero(~is_test)
 
 
+def split_validation(pool: np.ndarray, cfg: SweepConfig) -> tuple[np.ndarray, np.ndarray]:
+    """(training pool, validation cells), sorted: ``split.n_validation`` cells drawn from the
+    pool with the split's seed."""
+    n = cfg.split.n_validation
+    if n == 0:
+        return pool, pool[:0]
+    if n > pool.size - 2:
+        raise ConfigError(f"split.n_validation: {n} validation cells asked for, but the "
+                          f"training pool has {pool.size} (at least 2 must stay for training)")
+    is_val = np.zeros(pool.size, dtype=bool)
+    is_val[generator(cfg.split.seed, "validation").permutation(pool.size)[:n]] = True
+    return pool[~is_val], pool[is_val]
+
+
+def training_rows(seed: int, n_pool: int, n_cells: int, nested: bool) -> np.ndarray:
+    """The pool positions (sorted) a job of this replicate seed trains on: the first
+    ``n_cells`` of one permutation per seed (nested), or a sample of its own per N."""
+    if nested:
+        return np.sort(generator(seed, "cells").permutation(n_pool)[:n_cells])
+    return np.sort(generator(seed, "cells", n_cells).choice(n_pool, n_cells, replace=False))
+
+
 def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
     """Every job of the sweep, with ids that change whenever anything deciding it changes."""
     from .. import __version__
 
     base = {"version": __version__, "dataset": asdict(cfg.dataset), "split": asdict(cfg.split),
             "fractions": data.fractions, "signals": [asdict(s) for s in cfg.signals],
+            "thinning": cfg.sweep.thinning, "nested_cells": cfg.sweep.nested_cells,
             "estimator": asdict(cfg.estimator)}
     jobs = []
     for seed in cfg.sweep.seeds:
@@ -216,24 +243,26 @@ def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
 # One job (runs in a worker)
 
 
-def run_job(job: Job, dataset: str, train_pool, test, order: np.ndarray,
+def run_job(job: Job, dataset: str, train_pool, test, rows: np.ndarray,
             signals: list[PreparedSignal], est: EstimatorSpec,
-            threads: int) -> list[dict[str, Any]]:
-    """Fit ``job.model`` on the first ``job.n_cells`` pool cells of ``order``, embed the test
-    cells, estimate the MI with each signal; one result row per signal, with the method used
-    as ``estimator`` and the estimate's uncertainty, null and flags (``mi_*`` columns)."""
+            threads: int, validation=None) -> list[dict[str, Any]]:
+    """Fit ``job.model`` on the pool cells at positions ``rows`` (early stopping on the
+    ``validation`` cells when given), embed the test cells, estimate the MI with each signal;
+    one result row per signal, with the method used as ``estimator`` and the estimate's
+    uncertainty, null and flags (``mi_*`` columns)."""
     from threadpoolctl import threadpool_limits
 
     from .. import models
     from ..models.training import torch_threads
 
     pool, test = resolve(train_pool), resolve(test)
-    rows = np.sort(order[: job.n_cells])
+    validation = None if validation is None else resolve(validation)
     train = pool[rows]
     with threadpool_limits(limits=threads), torch_threads(threads):
         model = models.get(job.model.name, **job.model.params)
         t0 = time.perf_counter()
-        model.fit(train, seed=derive_seed(job.seed, "model", job.model.label))
+        model.fit(train, seed=derive_seed(job.seed, "model", job.model.label),
+                  validation=validation)
         t1 = time.perf_counter()
         z = model.embed(test)
         t2 = time.perf_counter()
@@ -357,31 +386,42 @@ def _check_signal_sizes(cfg: SweepConfig, data: SweepData) -> None:
                                   "hold out more cells (split.test_fraction)")
 
 
-def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> list:
-    """Thin once per seed (all depths in one nested pass), share each depth's matrices with
-    its jobs, submit the jobs; inline jobs finish here."""
-    from ..noise import thin_series
+def thin_levels(counts, fractions, seed: int, thinning: str) -> list:
+    """The count matrix at every depth for one replicate seed: one nested binomial series, or
+    an independent per-gene draw per depth."""
+    from ..noise import thin, thin_series
 
+    if thinning == "per_gene":
+        return [thin(counts, q, seed=derive_seed(seed, "thin", "per_gene", level),
+                     method="per_gene") for level, q in enumerate(fractions)]
+    return thin_series(counts, list(fractions), seed=derive_seed(seed, "thin"))
+
+
+def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> list:
+    """Thin once per seed (all depths), share each depth's matrices with its jobs, submit the
+    jobs; inline jobs finish here."""
     test_cells = data.adata[data.test]
     pending = []
     for seed in cfg.sweep.seeds:
         mine = [j for j in todo if j.seed == seed]
         if not mine:
             continue
-        levels = thin_series(data.counts, list(data.fractions), seed=derive_seed(seed, "thin"))
+        levels = thin_levels(data.counts, data.fractions, seed, cfg.sweep.thinning)
         prepared = [s.prepare(test_cells, derive_seed(seed, "signal", s.name))
                     for s in data.signals]
-        order = generator(seed, "cells").permutation(data.pool.size)
+        rows = {n: training_rows(seed, data.pool.size, n, cfg.sweep.nested_cells)
+                for n in data.sizes}
         for level in sorted({j.level for j in mine}):
             X = levels[level]
             pool = executor.put(X[data.pool])
             test = executor.put(X[data.test])
+            validation = executor.put(X[data.validation]) if data.validation.size else None
             for job in (j for j in mine if j.level == level):
                 if cancel.is_set():
                     raise Cancelled(_STOPPED)
-                future = executor.submit(run_job, job, cfg.dataset.name, pool, test, order,
-                                         prepared, cfg.estimator,
-                                         cfg.run.threads_per_worker)
+                future = executor.submit(run_job, job, cfg.dataset.name, pool, test,
+                                         rows[job.n_cells], prepared, cfg.estimator,
+                                         cfg.run.threads_per_worker, validation)
                 pending.append((job, future))
                 if executor.name == "inline":
                     _collect(pending, store, run_id, cancel, bar, on_job)
@@ -434,7 +474,10 @@ def _write_provenance(cfg, data, jobs, todo, out: Path, started: str, seconds: f
         "dataset": {"path": cfg.dataset.path, "name": cfg.dataset.name,
                     "n_cells": int(data.counts.shape[0]), "n_genes": int(data.counts.shape[1]),
                     "mean_umis_per_cell": float(data.counts.sum()) / data.counts.shape[0],
-                    "n_test": int(data.test.size), "n_pool": int(data.pool.size)},
+                    "n_test": int(data.test.size), "n_pool": int(data.pool.size),
+                    "n_validation": int(data.validation.size)},
+        "thinning": cfg.sweep.thinning,
+        "nested_cells": cfg.sweep.nested_cells,
         "fractions": list(data.fractions),
         "n_cells": list(data.sizes),
         "seeds": list(cfg.sweep.seeds),
