@@ -68,7 +68,7 @@ from ..laws.results import (
     prepare_results,
 )
 from .html import UNDETERMINED, _check_fits, _label, _mpl
-from .plots import _colors, _summary
+from .plots import _colors, _summary, at_mean_depth, curve_and_panels, panels
 
 SINGLE, DOUBLE = 3.5, 7.0          # column widths (inches)
 TWO_SIGMA, ONE_SIGMA = 0.9545, 0.6827
@@ -148,7 +148,8 @@ def figures(results: pd.DataFrame, out: str | os.PathLike, *,
     options = {"reference": reference, "annotate": annotate, "factor": factor}
     done = FigureSet(out)
     for name in names:
-        with rc_context(STYLE):
+        # curves and bands of poorly determined fits overflow harmlessly (as in the report)
+        with rc_context(STYLE), np.errstate(all="ignore"):
             try:
                 made = BUILDERS[name](data, **{k: v for k, v in options.items()
                                                if k in BUILDER_OPTIONS.get(name, ())})
@@ -183,8 +184,7 @@ class _Data:
 
     def __init__(self, results: pd.DataFrame, fits: pd.DataFrame | None, by: list[str]):
         self.by = by
-        self.curve = "model" if "model" in by else by[-1]
-        self.panel = [c for c in by if c != self.curve]
+        self.curve, self.panel = curve_and_panels(by)
         with np.errstate(all="ignore"):
             df = prepare_results(results, by)
             df = df[np.isfinite(df["mi"]) & np.isfinite(df["umis_per_cell"])
@@ -196,10 +196,7 @@ class _Data:
             self.cells = self.fits[self.fits["law"] == "cells"].reset_index(drop=True)
             sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
             self.df, self.df_cells = df, df[sizes >= 3]
-        # plotting copy: one depth per point (the mean over seeds)
-        depth = df.groupby([*by, "n_cells", "fraction"], dropna=False,
-                           observed=True)["umis_per_cell"].transform("mean")
-        self.plot_df = df.assign(umis_per_cell=depth)
+        self.plot_df = at_mean_depth(df, by)
         self.curves = list(dict.fromkeys(df[self.curve]))   # in table order
         self.sizes = sorted(df["n_cells"].unique())
 
@@ -222,11 +219,7 @@ class _Data:
 
     def panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
         """(label, rows) per panel: the groups of ``cols`` (default: by without the curve)."""
-        cols = self.panel if cols is None else cols
-        if not cols:
-            return [("all", frame)]
-        return [(_label(k if isinstance(k, tuple) else (k,)), g)
-                for k, g in frame.groupby(cols, sort=True, observed=True)]
+        return panels(frame, self.panel if cols is None else cols)
 
     def shade(self, curve: Any, n: Any) -> tuple:
         """The curve's colour, lighter for fewer training cells."""
@@ -480,10 +473,9 @@ def cell_collapse_figure(d: _Data) -> _Made:
         x = np.geomspace(shown["x_scaled"].min() / 1.5, shown["x_scaled"].max() * 1.5, 100)
         ax.plot(x, 1 / x, "k-", lw=1, label="$1/x$")
     hidden = len(table) - len(shown)
+    note = f" ({hidden} point{'s' * (hidden != 1)} ≤ 0 not shown)" if hidden else ""
     ax.set(xscale="log", yscale="log", xlabel="$(N/N_0)^{s}$",
-           ylabel="I(N → ∞) − I(N) (bits)",
-           title="cell-number law collapse" + (f" ({hidden} points ≤ 0 not shown)"
-                                               if hidden else ""))
+           ylabel="I(N → ∞) − I(N) (bits)", title="cell-number law collapse" + note)
     ax.legend(frameon=False, fontsize=5.5)
     cols = [*keys, "n_cells", "seed", "umis_per_cell", "mi", "N0", "s", "I_inf",
             "x_scaled", "I_gap"]

@@ -174,15 +174,10 @@ class _Page:
     def __init__(self, df: pd.DataFrame, fits: pd.DataFrame, provenance: dict[str, Any],
                  by: list[str], dpi: int):
         self.df, self.by, self.dpi, self.prov = df, by, dpi, provenance
-        self.curve = "model" if "model" in by else by[-1]
-        self.panel = [c for c in by if c != self.curve]
+        self.curve, self.panel = plot.curve_and_panels(by)
         self.noise = _labelled(fits[fits["law"] == "noise"], self.curve)
         self.cells = _labelled(fits[fits["law"] == "cells"], self.curve)
-        # plotting copy: one depth per point (the mean over seeds)
-        plot_df = df[np.isfinite(df["umis_per_cell"]) & (df["umis_per_cell"] > 0)]
-        plot_df = plot_df.assign(umis_per_cell=plot_df.groupby(
-            [*by, "n_cells", "fraction"], dropna=False)["umis_per_cell"].transform("mean"))
-        self.plot_df = _labelled(plot_df, self.curve)
+        self.plot_df = _labelled(plot.at_mean_depth(df, by), self.curve)
         sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
         self.noise_fits = curve_fits(df, self.noise, [*by, "n_cells"], "noise")
         self.cell_fits = curve_fits(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
@@ -190,12 +185,7 @@ class _Page:
 
     def _panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
         """(name, rows) per panel: the groups of ``cols`` (default: by without the curve)."""
-        cols = self.panel if cols is None else cols
-        if not cols:
-            yield "all", frame
-            return
-        for key, g in frame.groupby(cols, sort=True, dropna=False, observed=True):
-            yield _label(key if isinstance(key, tuple) else (key,)), g
+        return plot.panels(frame, self.panel if cols is None else cols)
 
     # -- sections -------------------------------------------------------------------------
 

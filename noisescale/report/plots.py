@@ -16,6 +16,31 @@ from matplotlib.figure import Figure
 from ..laws import LawFit
 
 
+def curve_and_panels(by: Sequence[str]) -> tuple[str, list[str]]:
+    """The column drawn as one curve per value (``model``, else the last of ``by``) and the
+    columns that make one panel per value (the rest of ``by``)."""
+    curve = "model" if "model" in by else by[-1]
+    return curve, [c for c in by if c != curve]
+
+
+def panels(frame: pd.DataFrame, cols: Sequence[str]) -> list[tuple[str, pd.DataFrame]]:
+    """(label, rows) per panel: the groups of ``cols``, labelled "a / b"; one "all" panel
+    without columns."""
+    if not cols:
+        return [("all", frame)]
+    return [(" / ".join(map(str, k if isinstance(k, tuple) else (k,))), g)
+            for k, g in frame.groupby(list(cols), sort=True, dropna=False, observed=True)]
+
+
+def at_mean_depth(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The rows at a positive depth, each at its point's mean depth over seeds (one x per
+    group, training size and fraction), for drawing."""
+    df = df[np.isfinite(df["umis_per_cell"]) & (df["umis_per_cell"] > 0)]
+    depth = df.groupby([*by, "n_cells", "fraction"], dropna=False,
+                       observed=True)["umis_per_cell"].transform("mean")
+    return df.assign(umis_per_cell=depth)
+
+
 def _groups(df: pd.DataFrame, by: Sequence[str]):
     by = [by] if isinstance(by, str) else list(by)
     if not by:
