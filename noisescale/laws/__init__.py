@@ -9,7 +9,21 @@ holds the results schema of a sweep and :func:`fit_results`, the fits of a resul
 
 from __future__ import annotations
 
-from .analysis import BudgetPlan, Comparison, collapse, compare, fit_table, optimize_budget
+from .analysis import (
+    BudgetPlan,
+    Comparison,
+    Estimate,
+    cell_collapse,
+    collapse,
+    collapse_coordinate,
+    compare,
+    fit_table,
+    fraction_depth,
+    optimize_budget,
+    ratio,
+    scale_up_gain,
+    universal_gap,
+)
 from .fit import (
     CellLawFit,
     JointLawFit,
@@ -36,10 +50,11 @@ from .forms import (
 )
 
 __all__ = [
-    "RESULT_COLUMNS", "TIMING_COLUMNS", "BudgetPlan", "CellLawFit", "Comparison",
-    "JointLawFit", "LawFit", "NoiseLawFit", "cell_law",
-    "cells_for_bits", "cells_for_fraction", "collapse", "collapse_value", "compare",
-    "depth_for_bits", "depth_for_fraction", "fit_cell_law", "fit_joint_law", "fit_noise_law",
-    "fit_results", "fit_table", "from_ab", "joint_law", "noise_law", "noise_law_ab",
-    "optimize_budget", "read_results", "replicate_sigma", "to_ab",
+    "RESULT_COLUMNS", "TIMING_COLUMNS", "BudgetPlan", "CellLawFit", "Comparison", "Estimate",
+    "JointLawFit", "LawFit", "NoiseLawFit", "cell_collapse", "cell_law",
+    "cells_for_bits", "cells_for_fraction", "collapse", "collapse_coordinate", "collapse_value",
+    "compare", "depth_for_bits", "depth_for_fraction", "fit_cell_law", "fit_joint_law",
+    "fit_noise_law", "fit_results", "fit_table", "fraction_depth", "from_ab", "joint_law",
+    "noise_law", "noise_law_ab", "optimize_budget", "ratio", "read_results",
+    "replicate_sigma", "scale_up_gain", "to_ab", "universal_gap",
 ]
