@@ -493,8 +493,9 @@ def collapse_figure(d: _Data) -> _Made:
     if ok.empty:
         raise Skip("no reliable noise-law fit to collapse")
     ok["n_cells"] = ok["n_cells"].astype(d.df["n_cells"].dtype)
-    table, rms = laws.collapse(d.df, ok[[*keys, "u_bar", "I_max", "reliable"]], by=keys)
+    table = laws.collapse(d.df, ok[[*keys, "u_bar", "I_max", "reliable"]], by=keys)[0]
     table = table[table["reliable"].eq(True)]
+    rms = float(np.sqrt(np.mean((table["I_gap"] - universal_gap(table["z"])) ** 2)))
     fig = Figure(figsize=(SINGLE, 2.6), layout="constrained")
     ax = fig.add_subplot()
     colour = d.panel or d.by
@@ -505,7 +506,7 @@ def collapse_figure(d: _Data) -> _Made:
     z = np.geomspace(table["z"].min() / 1.5, table["z"].max() * 1.5, 200)
     ax.plot(z, universal_gap(z), "k-", lw=1, label="$-\\frac{1}{2}\\log_2(1 + 1/z)$")
     ax.set(xscale="log", xlabel="$z = (u/\\bar{u} + 2^{-2I_{max}})\\,/\\,(1 - 2^{-2I_{max}})$",
-           ylabel="$I - I_{max}$ (bits)", title=f"universal collapse (RMS {rms:.3f})")
+           ylabel="$I - I_{max}$ (bits)", title=f"universal collapse (RMS {rms:.3f} bits)")
     ax.legend(frameon=False, fontsize=5.5, loc="lower right")
     cols = [*keys, "fraction", "seed", "umis_per_cell", "mi", "u_bar", "I_max", "x_scaled",
             "z", "I_gap"]
