@@ -41,17 +41,22 @@ def aligned_rows(rows: int, limit: int = BLOCK_BITS) -> tuple[int, int]:
     return (int(rows) >> bits) << bits, bits
 
 
+def _as_csr(X):
+    """X as checked CSR arrays (a CSC or dense input converted)."""
+    if kind_of(X) == "dense":
+        return as_compressed(sp.csr_matrix(as_dense(X)))
+    return as_compressed(X.tocsr() if X.format == "csc" else X)
+
+
 def _on_csr(X, fn: Callable[[object], tuple]):
     """``fn`` on X as checked CSR arrays; the result rebuilt as X's kind (CSR, CSC, dense)."""
+    c = _as_csr(X)
+    out = c.rebuild(*fn(c))
     if kind_of(X) == "sparse":
-        csc = X.format == "csc"
-        c = as_compressed(X.tocsr() if csc else X)
-        out = c.rebuild(*fn(c))
-        return out.tocsc() if csc else out
-    D = as_dense(X)
-    c = as_compressed(sp.csr_matrix(D))
-    out = c.rebuild(*fn(c)).toarray()
-    return np.asfortranarray(out) if (D.flags.f_contiguous and not D.flags.c_contiguous) else out
+        return out.tocsc() if X.format == "csc" else out
+    dense = out.toarray()
+    fortran = X.flags.f_contiguous and not X.flags.c_contiguous
+    return np.asfortranarray(dense) if fortran else dense
 
 
 def thin_per_gene_matrix(X, q: float, seed: int, keep_zeros: bool, row_offset: int,
@@ -67,9 +72,7 @@ def thin_per_gene_matrix(X, q: float, seed: int, keep_zeros: bool, row_offset: i
 def block_totals(X, start: int, block_bits: int) -> np.ndarray:
     """Gene totals per aligned block of a chunk whose first global row is ``start``; checks
     the counts (pass one)."""
-    if kind_of(X) == "dense":
-        X = sp.csr_matrix(as_dense(X))
-    c = as_compressed(X.tocsr() if X.format == "csc" else X)
+    c = _as_csr(X)
     return _core.per_gene_block_totals(c.indptr, c.indices, c.data, c.shape[0], c.shape[1],
                                        start, block_bits)
 
