@@ -45,15 +45,9 @@ def as_samples(name: str, a, n: int | None = None) -> np.ndarray:
     return out
 
 
-def normal_scores(a) -> np.ndarray:
-    """Each column of ``a`` (N, d) replaced by Φ⁻¹(rank / (N + 1)), ranks from 1 to N with
-    ties sharing their average rank: a new float64 array with standard-normal marginals (up to
-    ties), increasing in each column's values; a constant column becomes constant 0."""
-    return rank_normal(as_samples("a", a))
-
-
 def rank_normal(a: np.ndarray) -> np.ndarray:
-    """:func:`normal_scores` of an already checked (N, d) float64 array (a new array)."""
+    """:func:`~noisescale.mi.gaussian.normal_scores` of an already checked (N, d) float64
+    array (a new array)."""
     from scipy.special import ndtri
     from scipy.stats import rankdata
 

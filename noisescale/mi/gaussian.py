@@ -41,10 +41,16 @@ from scipy.special import digamma
 
 from .._internal.checks import check_bool, check_number
 from ._samples import as_samples, rank_normal, standardize_
-from ._samples import normal_scores  # noqa: F401 - public here, beside cca(copula=True)
 from ._ties import is_constant
 
 LN2 = math.log(2.0)
+
+
+def normal_scores(a) -> np.ndarray:
+    """Each column of ``a`` (N, d) replaced by Φ⁻¹(rank / (N + 1)), ranks from 1 to N with
+    ties sharing their average rank: a new float64 array with standard-normal marginals (up to
+    ties), increasing in each column's values; a constant column becomes constant 0."""
+    return rank_normal(as_samples("a", a))
 
 
 def canonical_correlations(x, y, *, ridge: float = 0.0) -> np.ndarray:

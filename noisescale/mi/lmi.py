@@ -250,8 +250,7 @@ def lmi(
     xs = as_samples("x", x)
     n = xs.shape[0]
     ys = as_samples("y", y, n)
-    if check_bool("copula", copula):
-        xs, ys = rank_normal(xs), rank_normal(ys)
+    copula = check_bool("copula", copula)
     for name, v in (("latent_dim", latent_dim), ("epochs", epochs), ("patience", patience),
                     ("batch_size", batch_size)):
         check_int(name, v)
@@ -265,7 +264,10 @@ def lmi(
     check_k(k, test.size)
     dev = torch_device(device)
     t0 = time.perf_counter()
-    sx, sy = _scaled(xs, clip), _scaled(ys, clip)
+    if copula:  # rank normal scores, after every option is checked
+        sx, sy = _scaled(rank_normal(xs), clip), _scaled(rank_normal(ys), clip)
+    else:
+        sx, sy = _scaled(xs, clip), _scaled(ys, clip)
     constant = [name for name, a in (("x", sx), ("y", sy)) if is_constant(a)]
     if constant:  # I(x; y) = 0 exactly: nothing to learn
         zeros = np.zeros((test.size, latent_dim))
