@@ -171,21 +171,29 @@ def print_task(task, table: pd.DataFrame) -> None:
               f"{fmt(r.mean_se, '.3f'):>6} {fmt(r.mean_null):>7} {r.seconds:8.1f}{fail}")
 
 
-def best_by_source(sub: pd.DataFrame) -> list:
+def best_by_source(sub: pd.DataFrame) -> tuple[list, float]:
     """The rows of the noisescale and the bmi estimator with the smallest |mean error| in one
-    task x N block of the task table (None for a source that did not run)."""
+    task x N block of the task table (None for a source that did not run), and d = |error of
+    ours| - |error of theirs| (NaN unless both ran)."""
     out = []
     for source in ("noisescale", "bmi"):
         s = sub[sub["source"] == source]
         out.append(None if s.empty else s.loc[s["mean_error"].abs().idxmin()])
-    return out
+    d = (abs(out[0].mean_error) - abs(out[1].mean_error)
+         if out[0] is not None and out[1] is not None else math.nan)
+    return out, d
+
+
+def _sem(r) -> float:
+    """Standard error of an estimator's mean error: its spread over seeds / sqrt(seeds)."""
+    return r.sd_error / math.sqrt(r.seeds)
 
 
 def _biased(r) -> bool:
     """Is the mean error distinguishable from 0: beyond 2 standard errors of the mean over seeds
     (from 5 seeds on), or 2 mean reported se with fewer seeds."""
     if r.seeds >= 5 and r.sd_error > 0:
-        return abs(r.mean_error) > 2 * r.sd_error / math.sqrt(r.seeds)
+        return abs(r.mean_error) > 2 * _sem(r)
     return not (r.mean_se > 0 and abs(r.mean_error) < 2 * r.mean_se)
 
 
@@ -219,17 +227,15 @@ def summary(table: pd.DataFrame, runs: pd.DataFrame, task_list, ns: list[int]) -
             sub = table[(table["task"] == name) & (table["n"] == n)]
             if sub.empty:
                 continue
-            best = best_by_source(sub)
+            best, d = best_by_source(sub)
             cells = [("-", math.nan) if b is None else
                      (f"{b.estimator} {b.mean_error:+.3f}", b.mean_error) for b in best]
             dcell_vs = "-"
-            if best[0] is not None and best[1] is not None:
-                d = abs(best[0].mean_error) - abs(best[1].mean_error)
+            if not math.isnan(d):
                 se_d = _paired_se(runs, name, n, best)
                 # a tie: bmi closer by less than 2 paired se, or both means within 2 se of
                 # the truth (then which is closer is the samples' common error, not a bias)
-                unbiased = all(b.seeds >= 2 and abs(b.mean_error)
-                               <= 2 * b.sd_error / math.sqrt(b.seeds) for b in best)
+                unbiased = all(b.seeds >= 2 and abs(b.mean_error) <= 2 * _sem(b) for b in best)
                 verdict = ("ns" if d <= 0 else "tie" if (d <= 2 * se_d or unbiased)
                            else "bmi")
                 verdicts.append((name, n, verdict, d, se_d))
@@ -338,12 +344,10 @@ def markdown(table: pd.DataFrame, task_list, ns: list[int],
             sub = table[(table["task"] == t.name) & (table["n"] == n)]
             if sub.empty:
                 continue
-            best = best_by_source(sub)
+            best, d = best_by_source(sub)
             cell = ["-" if b is None else f"{b.estimator} {b.mean_error:+.3f}" for b in best]
             sub = sub.set_index("estimator")
-            d = "-"
-            if best[0] is not None and best[1] is not None:
-                d = f"{abs(best[0].mean_error) - abs(best[1].mean_error):+.3f}"
+            d = "-" if math.isnan(d) else f"{d:+.3f}"
             cols = [f"{sub.loc[c, 'mean_error']:+.3f}" if c in sub.index else "-"
                     for c in columns]
             pick = default_method("continuous", t.dim_x, t.dim_y)
@@ -462,7 +466,6 @@ def main() -> None:
     for task in task_list:
         for n in ns:
             for seed in range(n_seeds):
-                x, y = task.sample(n, seed)
                 jobs = [(m, "noisescale", False, args.resamples) for m in methods]
                 if args.refit and "lmi" in methods and task.name in REFIT_TASKS and n == min(ns):
                     jobs.append(("lmi+refit", "noisescale", True, args.refit_resamples))
@@ -470,6 +473,7 @@ def main() -> None:
                 jobs = [j for j in jobs if (task.name, n, seed, j[0]) not in done]
                 if not jobs:
                     continue
+                x, y = task.sample(n, seed)  # only for cells with runs left (--resume)
                 for name, source, refit, resamples in jobs:
                     base = {"task": task.name, "family": task.family, "dim_x": task.dim_x,
                             "dim_y": task.dim_y, "truth": task.mi, "n": n, "seed": seed,
