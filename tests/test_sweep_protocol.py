@@ -111,3 +111,14 @@ def test_sweep_with_the_authors_protocol_runs_and_resumes(dataset, tmp_path):  #
     other = run_sweep(parse_config({**raw, "sweep": {**raw["sweep"], "thinning": "binomial"}},
                                    base=tmp_path))
     assert other.n_ran == 12
+
+
+def test_a_validation_set_lifts_the_models_own_split_rule(tmp_path):
+    # 5 training cells cannot give a VAE its own 10 % validation split, but with the sweep's
+    # validation cells every training cell trains: the config is valid then.
+    raw = config("x.h5ad", tmp_path, sweep={"fractions": [1.0], "n_cells": [5]},
+                 models=[{"name": "vae", "epochs": 1}])
+    with pytest.raises(ConfigError, match="validation_fraction"):
+        parse_config(raw, base=tmp_path)
+    cfg = parse_config({**raw, "split": {"n_test": 10, "n_validation": 50}}, base=tmp_path)
+    assert cfg.split.n_validation == 50

@@ -242,7 +242,7 @@ def parse_config(raw: Mapping[str, Any], *, base: Path, text: str = "") -> Sweep
     dataset = _dataset(_table(raw, "dataset"), base)
     split = _split(_table(raw, "split", {}))
     sweep = _sweep(_table(raw, "sweep"))
-    models = _models(raw["models"], sweep)
+    models = _models(raw["models"], sweep, split)
     signals = _signals(raw["signals"])
     estimator = _estimator(_table(raw, "estimator", {}))
     run = dict(_table(raw, "run", {}))
@@ -396,7 +396,7 @@ def _distinct(name: str, values) -> None:
         raise ConfigError(f"{name} has repeated values: {list(values)}")
 
 
-def _models(items: Any, sweep: SweepSpec) -> tuple[ModelSpec, ...]:
+def _models(items: Any, sweep: SweepSpec, split: SplitSpec) -> tuple[ModelSpec, ...]:
     from .. import models
 
     sizes = [n for n in sweep.n_cells if n != "all"]
@@ -414,7 +414,7 @@ def _models(items: Any, sweep: SweepSpec) -> tuple[ModelSpec, ...]:
             raise ConfigError(f"{where}: {e}") from None
         spec = ModelSpec(name=name, label=label, params=params)
         # e.g. PCA's n_dims against its n_top_genes and the explicit training sizes
-        check_model_shapes([spec], sizes, None, first=i)
+        check_model_shapes([spec], sizes, None, first=i, n_validation=split.n_validation)
         out.append(spec)
     _distinct("model labels (set label = ... to tell two configurations apart)",
               [m.label for m in out])
@@ -422,7 +422,7 @@ def _models(items: Any, sweep: SweepSpec) -> tuple[ModelSpec, ...]:
 
 
 def check_model_shapes(models: Sequence[ModelSpec], n_cells: Sequence[int],
-                       n_genes: int | None, *, first: int = 0) -> None:
+                       n_genes: int | None, *, first: int = 0, n_validation: int = 0) -> None:
     """Raise ConfigError when a model cannot be fitted on one of the training sizes
     ``n_cells`` with ``n_genes`` genes (None: not known yet), e.g. PCA's n_dims above the
     cells or genes, or a VAE whose validation split of the smallest size is empty.
@@ -430,6 +430,8 @@ def check_model_shapes(models: Sequence[ModelSpec], n_cells: Sequence[int],
     :func:`parse_config` checks the explicit ``sweep.n_cells``; with the dataset read, the
     sweep checks every size ("all" resolved) and the dataset's genes before any job runs.
     ``first`` is the position of ``models[0]`` in the config, for the messages.
+    ``n_validation``: the sweep's validation cells (``split.n_validation``); with them the
+    models train on every training cell and need no validation split of their own.
     """
     from .. import models as registry
 
@@ -437,12 +439,13 @@ def check_model_shapes(models: Sequence[ModelSpec], n_cells: Sequence[int],
         model = registry.get(spec.name, **spec.params)
         where = f"models[{i}]" + ("" if spec.label == spec.name else f" ({spec.label!r})")
         for n in sorted(set(n_cells)) or [None]:
-            _check_shape(where, model, n, n_genes)
+            _check_shape(where, model, n, n_genes, n_validation or None)
 
 
-def _check_shape(where: str, model, n_cells: int | None, n_genes: int | None) -> None:
+def _check_shape(where: str, model, n_cells: int | None, n_genes: int | None,
+                 n_validation: int | None) -> None:
     try:
-        model.check_fit_shape(n_cells, n_genes)
+        model.check_fit_shape(n_cells, n_genes, n_validation=n_validation)
     except ValueError as e:
         told = [f"training size n_cells = {n_cells}"] if n_cells is not None else []
         told += [f"{n_genes} genes in the dataset"] if n_genes is not None else []

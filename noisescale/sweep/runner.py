@@ -141,7 +141,7 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
             raise ConfigError(f"sweep.n_cells: {n} training cells asked for, but the training "
                               f"pool has {pool.size} (hold out fewer cells or lower n_cells)")
         sizes.append(int(n))
-    check_model_shapes(cfg.models, sizes, counts.shape[1])
+    check_model_shapes(cfg.models, sizes, counts.shape[1], n_validation=validation.size)
     return SweepData(adata=adata, counts=counts, test=test, pool=pool, validation=validation,
                      fractions=fractions, sizes=tuple(sizes), signals=signals)
 
