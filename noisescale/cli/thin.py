@@ -47,7 +47,9 @@ def add_command(sub) -> None:
                           "replacement (cells with fewer are kept as they are)")
     how.add_argument("--target-column", metavar="COL",
                      help="like --target-umis with each cell's own target read from obs[COL]")
-    p.add_argument("--method", choices=["binomial", "per_gene"], default="binomial",
+    from ..noise.memory import METHODS
+
+    p.add_argument("--method", choices=list(METHODS), default="binomial",
                    help="with --fraction: binomial (default; each UMI kept independently) or "
                         "per_gene (the paper authors' variant: each gene keeps exactly "
                         "floor(total * Q) of its UMIs; reads the input twice)")

@@ -151,16 +151,17 @@ class Estimate:
 def fraction_depth(fit: LawFit, f: float = 0.9, level: float = 0.95) -> Estimate:
     """The depth at which a noise-law fit reaches ``f`` * I_max (u90 for f = 0.9), with the
     delta-method standard error from the fit's covariance; the interval is symmetric on the
-    log scale, like u_bar's."""
+    log scale (normal quantile). The value is :meth:`LawFit.depth_for_fraction`, the fits
+    table's ``u90``."""
     if fit.law != "noise":
         raise ValueError("fraction_depth needs a noise-law fit")
-    log_u, i_max = float(fit.theta[0]), float(fit.theta[1])
+    i_max = float(fit.theta[1])
 
     def log_depth(i: float) -> float:
         with np.errstate(all="ignore"):
             return math.log(float(depth_for_fraction(f, 1.0, i))) if i > 0 else math.nan
 
-    value = math.exp(log_u + log_depth(i_max))
+    value = fit.depth_for_fraction(f)
     h = 1e-5 * max(1.0, i_max)
     grad = np.array([1.0, (log_depth(i_max + h) - log_depth(i_max - h)) / (2 * h)])
     var = float(grad @ fit.cov[:2, :2] @ grad)
@@ -224,10 +225,9 @@ def ratio(fit_a: LawFit, fit_b: LawFit, param: str = "u_bar",
     too, where :func:`compare` gives a difference): Wald test of log(b/a) = 0 with the
     relative standard errors combined in quadrature (delta method; the fitted log scale for
     u_bar, N0, s, where it equals :func:`compare`). NaN for a parameter that is not > 0."""
-    model = MODELS[fit_a.law]
-    if param in model.names and model.log_scaled[model.names.index(param)]:
-        return compare(fit_a, fit_b, param, level)
     c = compare(fit_a, fit_b, param, level)  # checks the laws and the parameter
+    if c.kind == "ratio":  # a log-scaled parameter: compare's ratio already
+        return c
     a, b = c.a, c.b
     if not (a > 0 and b > 0):
         return Comparison(param, a, b, math.nan, math.nan, math.nan, math.nan, math.nan,

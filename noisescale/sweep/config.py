@@ -13,6 +13,7 @@ import os
 from collections.abc import Mapping, Sequence
 from .._internal.checks import check_int, check_number
 from ..errors import ConfigError
+from ..noise.memory import METHODS as THINNING
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -320,9 +321,6 @@ def _seed(name: str, value: Any) -> int:
     if v >= 2**63:
         raise ConfigError(f"{name} must be < 2**63, got {v}")
     return v
-
-
-THINNING = ("binomial", "per_gene")
 
 
 def _sweep(t: Mapping[str, Any]) -> SweepSpec:
