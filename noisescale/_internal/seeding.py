@@ -23,13 +23,16 @@ import numpy as np
 #: Every purpose of a random stream, and what draws from it.
 PURPOSES: dict[str, str] = {
     "split": "sweep: which cells are held out (whole clones together)",
-    "cells": "sweep: the order in which training cells enter the nested training subsets",
-    "thin": "sweep: the seed of the nested thinning series of a replicate",
+    "cells": "sweep: the order in which training cells enter the nested training subsets "
+             "(with the training size: an independent sample per size)",
+    "thin": "sweep: the seed of the nested thinning series of a replicate (with 'per_gene' "
+            "and the level: each per-gene depth)",
     "model": "sweep: the seed a model is fitted with (its name follows)",
     "mi": "sweep: the seed an MI estimate is made with (the signal's name follows)",
     "signal": "sweep: the seed a signal is prepared with (the signal's name follows)",
     "pairs": "signals: the sister or neighbour drawn for each clone or cell",
-    "validation": "models and LMI: the validation split for early stopping",
+    "validation": "models, LMI and the sweep's n_validation: the validation split for early "
+                  "stopping",
     "test": "LMI and image sweeps: the held-out split",
     "jitter": "KSG: the tie-breaking jitter of each variable ('x' or 'y' follows)",
     "noise": "image sweeps: the noise drawn for a budget (its float64 bits follow)",
@@ -68,8 +71,13 @@ def split(n: int, fraction: float, seed: int, *purpose: Any) -> tuple[np.ndarray
     """Seeded split of range(n) into (kept, held), round(n * fraction) held, both sorted."""
     if not 0 < fraction < 1:
         raise ValueError(f"fraction must be in (0, 1), got {fraction!r}")
+    return split_count(n, int(round(n * fraction)), seed, *purpose)
+
+
+def split_count(n: int, n_held: int, seed: int, *purpose: Any
+                ) -> tuple[np.ndarray, np.ndarray]:
+    """Seeded split of range(n) into (kept, held) with ``n_held`` held, both sorted."""
     order = generator(seed, *purpose).permutation(n)
-    n_held = int(round(n * fraction))
     return np.sort(order[n_held:]), np.sort(order[:n_held])
 
 

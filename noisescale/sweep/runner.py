@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from .._internal.seeding import derive_seed, generator
+from .._internal.seeding import derive_seed, generator, split_count
 from ..errors import Cancelled, ConfigError
 from ..io.atomic import write_atomic
 from ..laws.results import result_row
@@ -206,9 +206,8 @@ def split_validation(pool: np.ndarray, cfg: SweepConfig) -> tuple[np.ndarray, np
     if n > pool.size - 2:
         raise ConfigError(f"split.n_validation: {n} validation cells asked for, but the "
                           f"training pool has {pool.size} (at least 2 must stay for training)")
-    is_val = np.zeros(pool.size, dtype=bool)
-    is_val[generator(cfg.split.seed, "validation").permutation(pool.size)[:n]] = True
-    return pool[~is_val], pool[is_val]
+    keep, held = split_count(pool.size, n, cfg.split.seed, "validation")
+    return pool[keep], pool[held]
 
 
 def training_rows(seed: int, n_pool: int, n_cells: int, nested: bool) -> np.ndarray:
