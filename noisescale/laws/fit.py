@@ -55,6 +55,8 @@ MAX_BITS = 30.0
 #: Flags that make a fit unreliable (see the module docstring).
 UNRELIABLE = ("few_points", "few_levels", "flat", "unbracketed", "not_saturating", "uncertain",
               "at_bound", "poor_fit")
+#: Flags of fits whose parameters the data do not determine: figures draw them as points only.
+UNDETERMINED = frozenset({"failed", "flat", "few_points", "few_levels", "at_bound"})
 #: A fit needs at least this many distinct levels of each x (depths, cell numbers).
 MIN_LEVELS = 3
 #: x values within this relative distance of the smallest value of a level belong to it.

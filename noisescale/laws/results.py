@@ -139,6 +139,23 @@ def fit_results(results: pd.DataFrame, *, by: Sequence[str] = DEFAULT_BY, bootst
         return _fit(df, by, bootstrap, seed, weights)
 
 
+def check_fits(fits: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """A copy of a :func:`fit_results` table ready to draw: the columns the figures need are
+    checked, flags and errors are strings, ``reliable`` is boolean, ``n_cells`` an integer."""
+    need = [*by, "law", "n_cells", "fraction", "u_bar", "u_bar_lo", "u_bar_hi", "I_max",
+            "I_max_lo", "I_max_hi", "reliable"]
+    missing = [c for c in need if c not in fits.columns]
+    if missing:
+        raise ValueError(f"the fits table lacks column(s) {missing}; make it with fit_results")
+    fits = fits.copy()
+    for c in ("flags", "error"):
+        fits[c] = fits[c].fillna("").astype(str) if c in fits else ""
+    fits["reliable"] = fits["reliable"].eq(True)
+    fits["n_cells"] = pd.to_numeric(fits["n_cells"]).astype("Int64")
+    fits["weights"] = fits["weights"].fillna("none") if "weights" in fits else "none"
+    return fits
+
+
 def check_results(results: pd.DataFrame, by: Sequence[str]) -> list[str]:
     """The grouping columns as a list, after checking the table has what the fits need."""
     if not isinstance(results, pd.DataFrame):

@@ -25,7 +25,7 @@ Figures (file stems):
 
 Nothing here fits or derives a law: the numbers come from :mod:`noisescale.laws`; curves are
 drawn only for fits whose parameters the data determine (none for the flags in
-:data:`~noisescale.report.html.UNDETERMINED`). A figure that a table cannot support (one
+:data:`~noisescale.laws.fit.UNDETERMINED`). A figure that a table cannot support (one
 training size: no cell-number law; one model: no ratios) is skipped with its reason.
 """
 
@@ -58,17 +58,25 @@ from ..laws.analysis import (
     scale_up_gain,
     universal_gap,
 )
-from ..laws.fit import MIN_LEVELS, n_levels
+from ..laws.fit import MIN_LEVELS, UNDETERMINED, n_levels
 from ..laws.results import (
     DEFAULT_BY,
+    check_fits,
     check_results,
     curve_fits,
     fit_results,
     group_key,
     prepare_results,
 )
-from .html import UNDETERMINED, _check_fits, _label, _mpl
-from .plots import _colors, _summary, at_mean_depth, curve_and_panels, panels
+from .plots import (
+    _colors,
+    _summary,
+    at_mean_depth,
+    curve_and_panels,
+    join_label,
+    literal,
+    panels,
+)
 
 SINGLE, DOUBLE = 3.5, 7.0          # column widths (inches)
 TWO_SIGMA, ONE_SIGMA = 0.9545, 0.6827
@@ -191,7 +199,7 @@ class _Data:
                     & (df["umis_per_cell"] > 0)]
             if df.empty:
                 raise ValueError("the results table has no finite MI at a positive depth")
-            self.fits = fit_results(results, by=by) if fits is None else _check_fits(fits, by)
+            self.fits = fit_results(results, by=by) if fits is None else check_fits(fits, by)
             self.noise = self.fits[self.fits["law"] == "noise"].reset_index(drop=True)
             self.cells = self.fits[self.fits["law"] == "cells"].reset_index(drop=True)
             sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
@@ -325,10 +333,10 @@ def noise_curves(d: _Data) -> _Made:
         for key, gc in curves:
             rows = _curve_rows(d, gc, key)
             curve, n = key[d.by.index(d.curve)], key[-1]
-            _draw_curve(ax, rows, d.shade(curve, n), f"{_mpl(curve)}, N = {n:,}")
+            _draw_curve(ax, rows, d.shade(curve, n), f"{literal(curve)}, N = {n:,}")
             parts.append(rows)
         _ylim_to(ax, g.groupby([*d.by, "n_cells", "fraction"], observed=True)["mi"].mean())
-        ax.set(xscale="log", title=_mpl(name), xlabel="UMIs per cell",
+        ax.set(xscale="log", title=literal(name), xlabel="UMIs per cell",
                ylabel="MI (bits)")
     handles, labels = axes[0].get_legend_handles_labels()
     handles.append((Line2D([], [], color="0.4"), Patch(color="0.4", alpha=0.25, lw=0)))
@@ -349,7 +357,7 @@ def annotated_curve(d: _Data, annotate: Mapping[str, Any] | None = None) -> _Mad
     key = _pick(d, annotate)
     fit = d.noise_fits.get(key)
     if fit is None:
-        raise Skip(f"the curve {_label(key)} has no noise-law fit its data determine")
+        raise Skip(f"the curve {join_label(key)} has no noise-law fit its data determine")
     g = d.plot_df[np.logical_and.reduce([d.plot_df[c].eq(v)
                                          for c, v in zip([*d.by, "n_cells"], key)])]
     rows = _curve_rows(d, g, key)
@@ -368,7 +376,7 @@ def annotated_curve(d: _Data, annotate: Mapping[str, Any] | None = None) -> _Mad
         ax.annotate(text, (x, y), xytext=(4, -10), textcoords="offset points", fontsize=6)
     _ylim_to(ax, [*rows.loc[rows["kind"] == "data", "mi"], i_max * 1.05])
     ax.set(xscale="log", xlabel="UMIs per cell", ylabel="MI (bits)",
-           title=_mpl(_label(key[:-1])) + f", N = {key[-1]:,}")
+           title=literal(join_label(key[:-1])) + f", N = {key[-1]:,}")
     return _Made(fig, rows)
 
 
@@ -439,7 +447,7 @@ def cell_curves(d: _Data) -> _Made:
                 rows.insert(0, c, v)
             parts.append(rows)
         _ylim_to(ax, g.groupby(["fraction", "n_cells"], observed=True)["mi"].mean())
-        ax.set(xscale="log", title=_mpl(name), xlabel="training cells N", ylabel="MI (bits)")
+        ax.set(xscale="log", title=literal(name), xlabel="training cells N", ylabel="MI (bits)")
     fig.colorbar(_mappable(norm, cmap), ax=axes, label="UMIs per cell", shrink=0.8)
     fig.suptitle("cell-number law at each depth: solid with 2σ band, dashed where the fit is "
                  "unreliable", fontsize=6)
@@ -468,7 +476,7 @@ def cell_collapse_figure(d: _Data) -> _Made:
     for (name, g), color in zip(groups, _colors(len(groups))):
         g = g[g.index.isin(shown.index)]
         ax.plot(g["x_scaled"], g["I_gap"], "o", ms=2, alpha=0.7, color=color,
-                label=_mpl(name))
+                label=literal(name))
     if len(shown):
         x = np.geomspace(shown["x_scaled"].min() / 1.5, shown["x_scaled"].max() * 1.5, 100)
         ax.plot(x, 1 / x, "k-", lw=1, label="$1/x$")
@@ -502,7 +510,7 @@ def collapse_figure(d: _Data) -> _Made:
     groups = d.panels(table, colour)
     for (name, g), color in zip(groups, _colors(len(groups))):
         ax.plot(g["z"], g["I_gap"], "o", ms=2, alpha=0.6, color=color, mew=0,
-                label=_mpl(name))
+                label=literal(name))
     z = np.geomspace(table["z"].min() / 1.5, table["z"].max() * 1.5, 200)
     ax.plot(z, universal_gap(z), "k-", lw=1, label="$-\\frac{1}{2}\\log_2(1 + 1/z)$")
     ax.set(xscale="log", xlabel="$z = (u/\\bar{u} + 2^{-2I_{max}})\\,/\\,(1 - 2^{-2I_{max}})$",
@@ -552,12 +560,12 @@ def parameters(d: _Data) -> _Made:
                 ax.bar(x, r[p], width, color=d.shade(r[d.curve], r["n_cells"]),
                        hatch=None if r["reliable"] else "////", edgecolor="0.2", lw=0.3,
                        yerr=err, capsize=1.2, error_kw={"elinewidth": 0.6})
-            ax.set_xticks(range(len(d.curves)), [_mpl(c) for c in d.curves])
+            ax.set_xticks(range(len(d.curves)), [literal(c) for c in d.curves])
             ax.set_ylabel(label)
             if p == "u_bar":
                 if table["u_bar"].max() > 30 * table["u_bar"].min():  # bars from 0 otherwise
                     _plain_log(ax, "y")
-                ax.set_title(_mpl(name))
+                ax.set_title(literal(name))
     shades = [Patch(color=d.shade(d.curves[0], n)) for n in d.sizes]
     fig.legend(shades, [f"N = {n:,}" for n in d.sizes], loc="outside lower center",
                ncol=len(d.sizes), frameon=False,
@@ -584,8 +592,8 @@ def r2_maps(d: _Data) -> _Made:
                     fontsize=5.5, color="k" if np.isnan(v) or v > vmin + 0.6 * (1 - vmin)
                     else "w")
         ax.set_xticks(range(len(d.sizes)), [f"{n:,}" for n in d.sizes])
-        ax.set_yticks(range(len(d.curves)), [_mpl(c) for c in d.curves])
-        ax.set(xlabel="training cells N", title=_mpl(name))
+        ax.set_yticks(range(len(d.curves)), [literal(c) for c in d.curves])
+        ax.set(xlabel="training cells N", title=literal(name))
     fig.colorbar(image, ax=axes, label="R² of the noise-law fit", shrink=0.9)
     return _Made(fig, t)
 
@@ -674,7 +682,7 @@ def scale_up(d: _Data, factor: float = 10.0) -> _Made:
     law between and beyond the measured N."""
     fits, reasons = {}, []
     for key, g in d.df_cells.groupby(d.by, observed=True):
-        key, name = group_key(key if isinstance(key, tuple) else (key,)), _label(key)
+        key, name = group_key(key if isinstance(key, tuple) else (key,)), join_label(key)
         if n_levels(g["umis_per_cell"].to_numpy()) < MIN_LEVELS:
             reasons.append(f"{name}: fewer than three depths")
             continue
@@ -715,7 +723,7 @@ def scale_up(d: _Data, factor: float = 10.0) -> _Made:
             ax.contour(n, u, a, levels=[0.0], colors="k", linewidths=0.8)
         design = g.groupby(["n_cells", "fraction"])["umis_per_cell"].mean().reset_index()
         ax.plot(design["n_cells"], design["umis_per_cell"], ".", color="k", ms=2)
-        title = _mpl(_label(key)) + ("" if t["reliable"].iloc[0] else " (unreliable fit)")
+        title = literal(join_label(key)) + ("" if t["reliable"].iloc[0] else " (unreliable fit)")
         _plain_log(ax, "x")
         _plain_log(ax, "y")
         ax.set(xlabel="training cells N", ylabel="UMIs per cell u", title=title)
@@ -770,12 +778,12 @@ def ratios(d: _Data, reference: Any = None) -> _Made:
                             color=d.shade(r[d.curve], r["n_cells"]))
             ax.axhline(1, color="0.4", lw=0.6, ls="--")
             _plain_log(ax, "y")
-            ax.set_xticks(range(len(others)), [_mpl(c) for c in others])
+            ax.set_xticks(range(len(others)), [literal(c) for c in others])
             ax.set_xlim(-0.6, len(others) - 0.4)
-            ax.set_ylabel(("ū" if p == "u_bar" else "$I_{max}$") + f" / {_mpl(ref)}")
+            ax.set_ylabel(("ū" if p == "u_bar" else "$I_{max}$") + f" / {literal(ref)}")
             if row == 0:
-                ax.set_title(_mpl(name))
-    fig.suptitle(f"relative to {_mpl(ref)} at the same training size (±1σ)", fontsize=6)
+                ax.set_title(literal(name))
+    fig.suptitle(f"relative to {literal(ref)} at the same training size (±1σ)", fontsize=6)
     fig.legend([Patch(color=d.shade(others[0], n)) for n in d.sizes],
                [f"N = {n:,}" for n in d.sizes], loc="outside lower center",
                ncol=len(d.sizes), frameon=False)

@@ -20,8 +20,10 @@ import numpy as np
 import pandas as pd
 
 from .. import laws
+from ..laws.fit import UNDETERMINED
 from ..laws.results import (
     DEFAULT_BY,
+    check_fits,
     check_results,
     curve_fits,
     fit_results,
@@ -32,8 +34,6 @@ from ..io.atomic import write_atomic
 from . import plots as plot
 
 TIMINGS = ("fit_seconds", "embed_seconds", "mi_seconds")
-#: Flags whose fits have parameters the data do not determine: drawn as points only.
-UNDETERMINED = {"failed", "flat", "few_points", "few_levels", "at_bound"}
 FLAG_NOTES = {
     "failed": "the law could not be fitted (reason shown)",
     "few_points": "fewer than p + 3 points",
@@ -68,28 +68,13 @@ def write_report(results: pd.DataFrame, path: str | os.PathLike, *,
     """
     by = check_results(results, by)
     df = prepare_results(results, by)
-    fits = _check_fits(fits, by) if fits is not None else None
+    fits = check_fits(fits, by) if fits is not None else None
     with np.errstate(all="ignore"):  # bands of poorly determined fits overflow harmlessly
         fits = fit_results(results, by=by) if fits is None else fits
         page = _Page(df, fits, dict(provenance or {}), by, dpi)
         page.images = [Path(f) for f in figures]
         text = page.render(title)
     return write_atomic(Path(path), text)
-
-
-def _check_fits(fits: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    need = [*by, "law", "n_cells", "fraction", "u_bar", "u_bar_lo", "u_bar_hi", "I_max",
-            "I_max_lo", "I_max_hi", "reliable"]
-    missing = [c for c in need if c not in fits.columns]
-    if missing:
-        raise ValueError(f"the fits table lacks column(s) {missing}; make it with fit_results")
-    fits = fits.copy()
-    for c in ("flags", "error"):
-        fits[c] = fits[c].fillna("").astype(str) if c in fits else ""
-    fits["reliable"] = fits["reliable"].eq(True)
-    fits["n_cells"] = pd.to_numeric(fits["n_cells"]).astype("Int64")
-    fits["weights"] = fits["weights"].fillna("none") if "weights" in fits else "none"
-    return fits
 
 
 def _e(value: Any) -> str:
@@ -114,15 +99,6 @@ def _num(v: Any) -> str:
 
 def _interval(lo: Any, hi: Any) -> str:
     return f"[{_num(lo)}, {_num(hi)}]"
-
-
-def _label(values: Sequence[Any]) -> str:
-    return " / ".join(map(str, values))
-
-
-def _mpl(text: Any) -> str:
-    """A string matplotlib shows literally (no mathtext)."""
-    return str(text).replace("$", r"\$")
 
 
 def _png(fig, dpi: int, alt: str) -> str:
@@ -289,7 +265,7 @@ class _Page:
             if hi < 10 * lo:  # at least a decade, so that the log ticks stay legible
                 mid = math.sqrt(lo * hi)
                 ax.set_xlim(mid / math.sqrt(10), mid * math.sqrt(10))
-            ax.set_title(_mpl(name), fontsize="medium")
+            ax.set_title(plot.literal(name), fontsize="medium")
             figs.append(_png(fig, self.dpi, f"ū and I_max, {name}"))
         if not figs:
             return ""
@@ -309,7 +285,7 @@ class _Page:
                     fits[label] = shown
                 gn = gn.assign(_curve=labels)
                 fig = plot.scaling_curves(gn, by=["_curve"], fits=fits,
-                                          title=f"{_mpl(name)}, N = {n:,} cells")
+                                          title=f"{plot.literal(name)}, N = {n:,} cells")
                 _clip_y(fig, gn.groupby(["_curve", "fraction"])["mi"].mean())
                 figs.append(_png(fig, self.dpi, f"scaling curves, {name}, N = {n}"))
             out.append(f"<h3>{_e(name)}</h3><div class=\"figs\">{''.join(figs)}</div>")
@@ -342,7 +318,8 @@ class _Page:
                                        fits[[*keys, "u_bar", "I_max", "reliable"]], by=keys)
         collapsed = collapsed[collapsed["reliable"].eq(True)]
         colour = self.by if len(fits.groupby(self.by)) <= 10 else [self.curve]
-        collapsed["_colour"] = [_mpl(_label(v)) for v in collapsed[colour].itertuples(False)]
+        collapsed["_colour"] = [plot.literal(plot.join_label(v))
+                                for v in collapsed[colour].itertuples(False)]
         fig = plot.collapse_plot(collapsed, by="_colour", quality=rms)
         return (f"<p>Collapse RMS deviation from x/(1+x): <b>{_num(rms)}</b> over the points "
                 f"of the {len(fits)} reliable fits (0 is a perfect collapse).</p>"
@@ -379,7 +356,7 @@ class _Page:
             if g.empty:
                 continue
             fig = plot.scaling_curves(g, by=["depth"], x="n_cells", law="cells", fits=fits,
-                                      title=_mpl(name))
+                                      title=plot.literal(name))
             fig.axes[0].legend(title="UMIs per cell", fontsize="small", frameon=False)
             _clip_y(fig, g.groupby(["depth", "n_cells"])["mi"].mean())
             figs.append(_png(fig, self.dpi, f"cell-number curves, {name}"))
@@ -399,7 +376,7 @@ class _Page:
                     fits[label] = fit
             if fits:
                 fig = plot.residuals(fits)
-                fig.axes[0].set_title(_mpl(name), fontsize="medium")
+                fig.axes[0].set_title(plot.literal(name), fontsize="medium")
                 figs.append(_png(fig, self.dpi, f"residuals, {name}"))
         if not figs:
             return ""
@@ -462,7 +439,7 @@ class _Page:
 def _labelled(frame: pd.DataFrame, curve: str) -> pd.DataFrame:
     """A copy with ``_curve``: the curve column as matplotlib shows it literally."""
     frame = frame.reset_index(drop=True).copy()
-    frame["_curve"] = frame[curve].map(_mpl)
+    frame["_curve"] = frame[curve].map(plot.literal)
     return frame
 
 

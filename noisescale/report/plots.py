@@ -16,6 +16,16 @@ from matplotlib.figure import Figure
 from ..laws import LawFit
 
 
+def join_label(values: Sequence) -> str:
+    """A group's key as a label: "a / b"."""
+    return " / ".join(map(str, values))
+
+
+def literal(text) -> str:
+    """A string matplotlib shows literally (no mathtext)."""
+    return str(text).replace("$", r"\$")
+
+
 def curve_and_panels(by: Sequence[str]) -> tuple[str, list[str]]:
     """The column drawn as one curve per value (``model``, else the last of ``by``) and the
     columns that make one panel per value (the rest of ``by``)."""
@@ -28,7 +38,7 @@ def panels(frame: pd.DataFrame, cols: Sequence[str]) -> list[tuple[str, pd.DataF
     without columns."""
     if not cols:
         return [("all", frame)]
-    return [(" / ".join(map(str, k if isinstance(k, tuple) else (k,))), g)
+    return [(join_label(k if isinstance(k, tuple) else (k,)), g)
             for k, g in frame.groupby(list(cols), sort=True, dropna=False, observed=True)]
 
 
