@@ -22,7 +22,15 @@ import pandas as pd
 
 from .._internal.checks import check_int
 from .analysis import fit_table
-from .fit import LawFit, fit_cell_law, fit_noise_law, replicate_sigma
+from .fit import (
+    MIN_LEVELS,
+    LawFit,
+    fit_cell_law,
+    fit_joint_law,
+    fit_noise_law,
+    n_levels,
+    replicate_sigma,
+)
 
 #: Columns of the results table, in order (a job adds one row per signal).
 RESULT_COLUMNS = [
@@ -294,6 +302,20 @@ def curve_fits(df: pd.DataFrame, fits: pd.DataFrame, keys: list[str],
     return out
 
 
+def joint_fits(df: pd.DataFrame, by: Sequence[str]) -> dict[tuple, LawFit | str]:
+    """The joint law I(N, u) fitted to each group of ``by`` of a prepared table (unweighted),
+    or why it was not: fewer than three depths, or the fitter's error."""
+    out: dict[tuple, LawFit | str] = {}
+    for key, g in df.groupby(list(by), observed=True):
+        key = group_key(key if isinstance(key, tuple) else (key,))
+        if n_levels(g["umis_per_cell"].to_numpy()) < MIN_LEVELS:
+            out[key] = "fewer than three depths"
+            continue
+        try:
+            out[key] = fit_joint_law(g["n_cells"], g["umis_per_cell"], g["mi"])
+        except (ValueError, RuntimeError) as e:
+            out[key] = str(e)
+    return out
 
 
 def group_key(values) -> tuple:

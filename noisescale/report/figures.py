@@ -18,7 +18,7 @@ Figures (file stems):
 * ``u90``: the depth reaching 90 % of I_max with its 95 % interval
   (:func:`~noisescale.laws.analysis.fraction_depth`): CSV, Markdown and LaTeX, no figure.
 * ``scale_up``: where 10× more cells beat 10× more UMIs per cell, over (N, u), from a joint
-  fit of I(N, u) per group (:func:`~noisescale.laws.fit_joint_law`,
+  fit of I(N, u) per group (:func:`~noisescale.laws.results.joint_fits`,
   :func:`~noisescale.laws.analysis.scale_up_gain`).
 * ``ratios``: ū and I_max of each model relative to a reference model, 1σ errors
   propagated from both fits (:func:`~noisescale.laws.analysis.ratio`).
@@ -58,7 +58,7 @@ from ..laws.analysis import (
     scale_up_gain,
     universal_gap,
 )
-from ..laws.fit import MIN_LEVELS, UNDETERMINED, n_levels
+from ..laws.fit import UNDETERMINED
 from ..laws.results import (
     DEFAULT_BY,
     check_fits,
@@ -66,6 +66,7 @@ from ..laws.results import (
     curve_fits,
     fit_results,
     group_key,
+    joint_fits,
     prepare_results,
 )
 from .plots import (
@@ -681,21 +682,18 @@ def scale_up(d: _Data, factor: float = 10.0) -> _Made:
     law, not per-N noise fits interpolated over N, because the gain from more cells needs the
     law between and beyond the measured N."""
     fits, reasons = {}, []
-    for key, g in d.df_cells.groupby(d.by, observed=True):
-        key, name = group_key(key if isinstance(key, tuple) else (key,)), join_label(key)
-        if n_levels(g["umis_per_cell"].to_numpy()) < MIN_LEVELS:
-            reasons.append(f"{name}: fewer than three depths")
-            continue
-        try:
-            fit = laws.fit_joint_law(g["n_cells"], g["umis_per_cell"], g["mi"])
-        except (ValueError, RuntimeError) as e:
-            reasons.append(f"{name}: {e}")
+    rows = {group_key(k if isinstance(k, tuple) else (k,)): g
+            for k, g in d.df_cells.groupby(d.by, observed=True)}
+    for key, fit in joint_fits(d.df_cells, d.by).items():
+        name = join_label(key)
+        if isinstance(fit, str):
+            reasons.append(f"{name}: {fit}")
             continue
         bad = set(fit.flags) & UNDETERMINED
         if bad:
             reasons.append(f"{name}: joint fit {', '.join(sorted(bad))}")
             continue
-        fits[key] = (fit, g)
+        fits[key] = (fit, rows[key])
     if not fits:
         raise Skip("no joint fit of I(N, u): " + ("; ".join(reasons) if reasons else
                    "no group has three or more training sizes (n_cells)"))
