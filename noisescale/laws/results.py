@@ -240,12 +240,18 @@ def _sigma_column(weights: str, law: str) -> str | None:
     return {"replicates": f"_sigma_{law}", "estimate": "_sigma_estimate"}.get(weights)
 
 
+def cell_law_rows(df: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """The rows of the groups of ``by`` with three or more training sizes: those the
+    cell-number law is fitted to."""
+    n_sizes = df.groupby(list(by), dropna=False, observed=True)["n_cells"].transform("nunique")
+    return df[n_sizes >= 3]
+
+
 def _fit(df: pd.DataFrame, by: list[str], bootstrap: int, seed: int,
          weights: str) -> pd.DataFrame:
     parts = []
-    n_sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
     for law, key, x, sub in (("noise", "n_cells", "umis_per_cell", df),
-                             ("cells", "fraction", "n_cells", df[n_sizes >= 3])):
+                             ("cells", "fraction", "n_cells", cell_law_rows(df, by))):
         if sub.empty:
             continue
         keys = [*by, key]

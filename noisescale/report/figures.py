@@ -61,6 +61,7 @@ from ..laws.analysis import (
 from ..laws.fit import UNDETERMINED
 from ..laws.results import (
     DEFAULT_BY,
+    cell_law_rows,
     check_fits,
     check_results,
     curve_fits,
@@ -203,8 +204,7 @@ class _Data:
             self.fits = fit_results(results, by=by) if fits is None else check_fits(fits, by)
             self.noise = self.fits[self.fits["law"] == "noise"].reset_index(drop=True)
             self.cells = self.fits[self.fits["law"] == "cells"].reset_index(drop=True)
-            sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
-            self.df, self.df_cells = df, df[sizes >= 3]
+            self.df, self.df_cells = df, cell_law_rows(df, by)
         self.plot_df = at_mean_depth(df, by)
         self.curves = list(dict.fromkeys(df[self.curve]))   # in table order
         self.sizes = sorted(df["n_cells"].unique())

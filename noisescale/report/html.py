@@ -23,6 +23,7 @@ from .. import laws
 from ..laws.fit import UNDETERMINED
 from ..laws.results import (
     DEFAULT_BY,
+    cell_law_rows,
     check_fits,
     check_results,
     curve_fits,
@@ -154,9 +155,9 @@ class _Page:
         self.noise = _labelled(fits[fits["law"] == "noise"], self.curve)
         self.cells = _labelled(fits[fits["law"] == "cells"], self.curve)
         self.plot_df = _labelled(plot.at_mean_depth(df, by), self.curve)
-        sizes = df.groupby(by, dropna=False, observed=True)["n_cells"].transform("nunique")
         self.noise_fits = curve_fits(df, self.noise, [*by, "n_cells"], "noise")
-        self.cell_fits = curve_fits(df[sizes >= 3], self.cells, [*by, "fraction"], "cells")
+        self.cell_fits = curve_fits(cell_law_rows(df, by), self.cells, [*by, "fraction"],
+                                    "cells")
         self.images: list[Path] = []
 
     def _panels(self, frame: pd.DataFrame, cols: list[str] | None = None):
