@@ -74,6 +74,7 @@ from .plots import (
     _colors,
     _summary,
     at_mean_depth,
+    clip_y,
     curve_and_panels,
     join_label,
     literal,
@@ -261,15 +262,6 @@ def _grid(n: int, ncols: int | None = None, width: float = DOUBLE, height: float
     return fig, list(axes[:n])
 
 
-def _ylim_to(ax, y: Iterable[float]) -> None:
-    """Keep the y axis on the data, so that a wide band cannot flatten it."""
-    y = np.asarray([v for v in y if np.isfinite(v)])
-    if y.size:
-        lo, hi = min(float(y.min()), 0.0), float(y.max())
-        pad = 0.1 * (hi - lo) or 0.1
-        ax.set_ylim(lo - pad, hi + pad)
-
-
 def _plain_log(ax, which: str) -> None:
     """Make the ``which`` ("x" or "y") axis, once drawn on, a log axis labelled with plain
     numbers: powers of ten over many decades, more steps (1-2-5, 1-1.5-2-3-5-7) over few."""
@@ -336,7 +328,7 @@ def noise_curves(d: _Data) -> _Made:
             curve, n = key[d.by.index(d.curve)], key[-1]
             _draw_curve(ax, rows, d.shade(curve, n), f"{literal(curve)}, N = {n:,}")
             parts.append(rows)
-        _ylim_to(ax, g.groupby([*d.by, "n_cells", "fraction"], observed=True)["mi"].mean())
+        clip_y(ax, g.groupby([*d.by, "n_cells", "fraction"], observed=True)["mi"].mean())
         ax.set(xscale="log", title=literal(name), xlabel="UMIs per cell",
                ylabel="MI (bits)")
     handles, labels = axes[0].get_legend_handles_labels()
@@ -375,7 +367,7 @@ def annotated_curve(d: _Data, annotate: Mapping[str, Any] | None = None) -> _Mad
         ax.axvline(x, color="0.3", ls=":", lw=0.7)
         ax.plot([x], [y], "s", ms=3.5, color="k", zorder=5)
         ax.annotate(text, (x, y), xytext=(4, -10), textcoords="offset points", fontsize=6)
-    _ylim_to(ax, [*rows.loc[rows["kind"] == "data", "mi"], i_max * 1.05])
+    clip_y(ax, [*rows.loc[rows["kind"] == "data", "mi"], i_max * 1.05])
     ax.set(xscale="log", xlabel="UMIs per cell", ylabel="MI (bits)",
            title=literal(join_label(key[:-1])) + f", N = {key[-1]:,}")
     return _Made(fig, rows)
@@ -447,7 +439,7 @@ def cell_curves(d: _Data) -> _Made:
             for c, v in zip(reversed([*d.by, "fraction"]), reversed(key)):
                 rows.insert(0, c, v)
             parts.append(rows)
-        _ylim_to(ax, g.groupby(["fraction", "n_cells"], observed=True)["mi"].mean())
+        clip_y(ax, g.groupby(["fraction", "n_cells"], observed=True)["mi"].mean())
         ax.set(xscale="log", title=literal(name), xlabel="training cells N", ylabel="MI (bits)")
     fig.colorbar(_mappable(norm, cmap), ax=axes, label="UMIs per cell", shrink=0.8)
     fig.suptitle("cell-number law at each depth: solid with 2σ band, dashed where the fit is "

@@ -110,15 +110,6 @@ def _png(fig, dpi: int, alt: str) -> str:
     return f'<img alt="{_e(alt)}" src="data:image/png;base64,{data}">'
 
 
-def _clip_y(fig, y: pd.Series) -> None:
-    """Keep the y axis on the data, so that a wide confidence band cannot flatten it."""
-    y = y[np.isfinite(y)]
-    if len(y):
-        lo, hi = min(float(y.min()), 0.0), float(y.max())
-        pad = 0.15 * (hi - lo) or 0.1
-        fig.axes[0].set_ylim(lo - pad, hi + pad)
-
-
 def _table(header: Sequence[str], rows: Sequence[Sequence[str]],
            classes: Sequence[str] | None = None) -> str:
     """An HTML table; cells are HTML already (escape data with _e before)."""
@@ -287,7 +278,8 @@ class _Page:
                 gn = gn.assign(_curve=labels)
                 fig = plot.scaling_curves(gn, by=["_curve"], fits=fits,
                                           title=f"{plot.literal(name)}, N = {n:,} cells")
-                _clip_y(fig, gn.groupby(["_curve", "fraction"])["mi"].mean())
+                plot.clip_y(fig.axes[0], gn.groupby(["_curve", "fraction"])["mi"].mean(),
+                            pad=0.15)
                 figs.append(_png(fig, self.dpi, f"scaling curves, {name}, N = {n}"))
             out.append(f"<h3>{_e(name)}</h3><div class=\"figs\">{''.join(figs)}</div>")
         return ('<p class="muted">Mean ± sd over seeds, the fitted noise law of the table and '
@@ -359,7 +351,7 @@ class _Page:
             fig = plot.scaling_curves(g, by=["depth"], x="n_cells", law="cells", fits=fits,
                                       title=plot.literal(name))
             fig.axes[0].legend(title="UMIs per cell", fontsize="small", frameon=False)
-            _clip_y(fig, g.groupby(["depth", "n_cells"])["mi"].mean())
+            plot.clip_y(fig.axes[0], g.groupby(["depth", "n_cells"])["mi"].mean(), pad=0.15)
             figs.append(_png(fig, self.dpi, f"cell-number curves, {name}"))
         return ("<p>I(N) = I_∞ − (N/N0)^(−s) fitted at each depth, one colour per depth.</p>"
                 + _table(header, rows, classes) + f'<div class="figs">{"".join(figs)}</div>')

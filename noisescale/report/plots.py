@@ -26,6 +26,16 @@ def literal(text) -> str:
     return str(text).replace("$", r"\$")
 
 
+def clip_y(ax, y, pad: float = 0.1) -> None:
+    """Keep the y axis on the data (and 0), ``pad`` of its range beyond, so that a wide
+    confidence band cannot flatten it."""
+    y = np.asarray([v for v in y if np.isfinite(v)], dtype=float)
+    if y.size:
+        lo, hi = min(float(y.min()), 0.0), float(y.max())
+        margin = pad * (hi - lo) or 0.1
+        ax.set_ylim(lo - margin, hi + margin)
+
+
 def curve_and_panels(by: Sequence[str]) -> tuple[str, list[str]]:
     """The column drawn as one curve per value (``model``, else the last of ``by``) and the
     columns that make one panel per value (the rest of ``by``)."""
