@@ -11,6 +11,7 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
+#include <optional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -199,18 +200,34 @@ py::array_t<T> new_dense(const DenseShape& s) {
     return py::array_t<T>(std::vector<py::ssize_t>{s.rows, s.cols}, strides);
 }
 
+using Int64Array = py::array_t<int64_t, py::array::c_style>;
+
+// row_ids: optional global row of each row (CSR only, checked by check_global_rows); thinning
+// with them has no CUDA kernel: "auto" runs on the CPU, "cuda" is an error.
 py::list thin_compressed(const py::array& indptr, const py::array& indices, const py::array& data,
                          int64_t n_major, int64_t n_minor, bool rows_are_major,
                          int64_t row_offset, const std::vector<double>& fractions, uint64_t seed,
-                         bool keep_zeros, int threads, const std::string& device) {
+                         bool keep_zeros, int threads, const std::string& device,
+                         const std::optional<Int64Array>& row_ids) {
     const auto plans = nested_plans(fractions);
-    const Device dev = resolve_device(device);
+    if (row_ids && device == "cuda")
+        throw std::invalid_argument("no CUDA kernel for row-id thinning; use device='cpu' or "
+                                    "'auto' (it runs on the CPU)");
+    Device dev = resolve_device(device);
+    if (row_ids) dev = Device::cpu;
+    const int64_t n_rows = rows_are_major ? n_major : n_minor;
+    if (row_ids && (row_ids->ndim() != 1 || row_ids->shape(0) != n_rows))
+        throw std::invalid_argument(
+            "row ids must be one per row (" + std::to_string(n_rows) + "), got shape " +
+            detail::shape_text(std::vector<int64_t>(row_ids->shape(),
+                                                    row_ids->shape() + row_ids->ndim())));
     return with_count_type(data.dtype(), [&](auto vt) {
         return with_index_type(indptr, indices, [&](auto it) {
             using V = typename decltype(vt)::type;
             using I = typename decltype(it)::type;
-            const auto in = compressed_view<V, I>(indptr, indices, data, n_major, n_minor,
-                                                  rows_are_major, row_offset);
+            auto in = compressed_view<V, I>(indptr, indices, data, n_major, n_minor,
+                                            rows_are_major, row_offset);
+            if (row_ids) in.row_ids = row_ids->data();
             std::vector<Compressed<V, I>> out;
             run_on(
                 dev, [&](auto) { return cuda::thin_compressed(in, plans, seed, keep_zeros, &out); },
@@ -253,8 +270,6 @@ py::list thin_dense(const py::array& x, int64_t row_offset, const std::vector<do
 }
 
 // Per-gene thinning (CPU only; cpu_per_gene.hpp) -------------------------------------------
-
-using Int64Array = py::array_t<int64_t, py::array::c_style>;
 
 // Call f(in) with a checked CSR view of the arrays, for any count and index dtype.
 template <class F>
@@ -471,8 +486,10 @@ PYBIND11_MODULE(_core, m) {
     m.def("thin_compressed", &thin_compressed, py::arg("indptr"), py::arg("indices"),
           py::arg("data"), py::arg("n_major"), py::arg("n_minor"), py::arg("rows_are_major"),
           py::arg("row_offset"), py::arg("fractions"), py::arg("seed"), py::arg("keep_zeros"),
-          py::arg("threads"), py::arg("device"),
-          "Nested binomial thinning of a CSR/CSC matrix; one (indptr, indices, data) per level.");
+          py::arg("threads"), py::arg("device"), py::arg("row_ids") = py::none(),
+          "Nested binomial thinning of a CSR/CSC matrix; one (indptr, indices, data) per level. "
+          "row_ids (CSR only, CPU only): int64 global index of each row, strictly increasing, "
+          "instead of row_offset + i.");
     m.def("thin_dense", &thin_dense, py::arg("x"), py::arg("row_offset"), py::arg("fractions"),
           py::arg("seed"), py::arg("threads"), py::arg("device"),
           "Nested binomial thinning of a dense 2-D array; one array per level.");

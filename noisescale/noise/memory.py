@@ -8,7 +8,8 @@ unless ``copy=False`` is passed with an AnnData.
 Reproducibility contract: results depend only on the seed, the global cell (row) index, the
 gene (column) index and the counts, never on thread count, chunking, storage format or device.
 A chunk of rows ``X[a:b]`` thinned with ``row_offset=a`` equals rows ``a:b`` of the whole-matrix
-result, bit for bit.
+result, bit for bit; so do the rows ``X[rows]`` of a CSR matrix thinned with ``rows=rows``
+(their global row indices), for any sorted selection ``rows``.
 """
 
 from __future__ import annotations
@@ -69,6 +70,24 @@ def as_targets(target_umis: Any, n_rows: int) -> np.ndarray:
     return t
 
 
+def _check_rows(rows: Any, row_offset: Any, device: Any) -> tuple[np.ndarray | None, Any]:
+    """``rows=`` of thin/thin_series as an int64 array (None stays None), and the device to
+    run on: row-id thinning has no CUDA kernel, so "auto" runs on the CPU and "cuda" is an
+    error. Values and length are checked by the core (``_core.thin_compressed``)."""
+    if rows is None:
+        return None, device
+    r = np.asarray(rows)
+    if r.size and (r.dtype == bool or r.dtype.kind not in "iu"):
+        raise TypeError(f"rows must hold integer row indices, got dtype {r.dtype}")
+    if check_int("row_offset", row_offset, 0) != 0:
+        raise ValueError("pass rows= or row_offset=, not both (rows are global row indices)")
+    if device == "cuda":
+        raise ValueError("no CUDA kernel for row-id thinning; use device='cpu' or 'auto' "
+                         "(it runs on the CPU)")
+    resolve_device(device, "thinning")  # the usual error for anything else
+    return np.asarray(r, dtype=np.int64), "cpu"
+
+
 def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
     """The validated (seed, keep_zeros, row_offset, threads, device) shared by every call."""
     return (check_seed(seed), bool(keep_zeros), check_int("row_offset", row_offset, 0),
@@ -80,7 +99,12 @@ def _run_options(seed, keep_zeros, row_offset, threads, device) -> tuple:
 
 
 def _thin_matrix(X, fractions: list[float], seed: int, keep_zeros: bool, row_offset: int,
-                 threads: int, device: str) -> list:
+                 threads: int, device: str, rows: np.ndarray | None = None) -> list:
+    if rows is not None and (is_dask(X) or kind_of(X) != "sparse" or X.format != "csr"):
+        what = "a dask array" if is_dask(X) else (
+            f"a {X.format.upper()} matrix" if kind_of(X) == "sparse" else "a dense array")
+        raise TypeError(f"rows= needs a scipy CSR matrix (or an AnnData whose X or layer is "
+                        f"CSR), got {what}; convert it with scipy.sparse.csr_matrix()")
     if is_dask(X):
         return map_row_blocks(X, _thin_block, len(fractions), lambda start, stop: (
             fractions, seed, keep_zeros, row_offset + start, threads, device))
@@ -88,7 +112,7 @@ def _thin_matrix(X, fractions: list[float], seed: int, keep_zeros: bool, row_off
         c = as_compressed(X)
         parts = _core.thin_compressed(
             c.indptr, c.indices, c.data, c.n_major, c.n_minor, c.rows_are_major, row_offset,
-            fractions, seed, keep_zeros, threads, device,
+            fractions, seed, keep_zeros, threads, device, rows,
         )
         return [c.rebuild(*p) for p in parts]
     D = as_dense(X)
@@ -191,6 +215,7 @@ def thin(
     device: str = "auto",
     method: str = "binomial",
     drop_empty: bool = False,
+    rows: Sequence[int] | np.ndarray | None = None,
 ):
     """Keep each UMI independently with probability ``fraction`` (exact binomial thinning).
 
@@ -219,12 +244,19 @@ def thin(
         Sparse only: keep entries thinned to 0 as explicit zeros (same sparsity structure).
     row_offset
         Global index of the first row, for callers that thin a large matrix in row chunks.
+    rows
+        Binomial thinning of CSR input only (a scipy CSR matrix, or an AnnData whose X or
+        ``layer`` is CSR): the global row index of each row (strictly increasing integers,
+        one per row), instead of ``row_offset + i``; for thinning a selection of a larger
+        matrix's rows with the same bits: ``thin(X[rows], q, rows=rows)`` equals
+        ``thin(X, q)[rows]``. Not with a nonzero ``row_offset``; runs on the CPU
+        (``device="cuda"`` is an error).
     threads
         CPU threads; default: ``OMP_NUM_THREADS`` or all cores. Never changes the result.
     device
         ``"auto"`` (GPU when noisescale was built with CUDA and one is visible), ``"cpu"`` or
-        ``"cuda"``. Never changes the result. Per-gene thinning runs on the CPU ("cuda" is an
-        error).
+        ``"cuda"``. Never changes the result. Per-gene thinning and ``rows=`` run on the CPU
+        ("cuda" is an error).
     method
         ``"binomial"`` (default) or ``"per_gene"``.
     drop_empty
@@ -234,6 +266,8 @@ def thin(
     q = as_fractions([as_fraction(fraction)])[0]
     method = check_method(method)
     drop_empty = check_bool("drop_empty", drop_empty)
+    if method != "binomial" and rows is not None:
+        raise ValueError(f"rows= applies to method='binomial' only, not {method!r}")
     if method == "per_gene":
         per_gene.check_device(device)
         opts = _run_options(seed, keep_zeros, row_offset, threads, "cpu")[:4]
@@ -241,10 +275,11 @@ def thin(
         def compute(X):
             return [per_gene.thin_per_gene_matrix(X, q, *opts)]
     else:
+        rows, device = _check_rows(rows, row_offset, device)
         args = _run_options(seed, keep_zeros, row_offset, threads, device)
 
         def compute(X):
-            return _thin_matrix(X, [q], *args)
+            return _thin_matrix(X, [q], *args, rows)
     out = _dispatch(data, compute, layer=layer, keys=[key_added], copy=copy,
                     drop_empty=drop_empty)
     return None if out is None else out[0]
@@ -262,6 +297,7 @@ def thin_series(
     row_offset: int = 0,
     threads: int | None = None,
     device: str = "auto",
+    rows: Sequence[int] | np.ndarray | None = None,
 ) -> list | None:
     """Nested thinning to fractions q1 > q2 > ... > qk in one pass over the counts.
 
@@ -271,7 +307,10 @@ def thin_series(
     thinning of the input. Level 1 equals ``thin(data, q1, seed=seed)``.
 
     Returns a list with one result per fraction (for AnnData with ``copy=False``: writes
-    ``layers[key_added[i]]`` and returns None). Other parameters as in :func:`thin`.
+    ``layers[key_added[i]]`` and returns None). ``rows``: the global row index of each row
+    (strictly increasing, one per row; CSR input only), instead of ``row_offset + i``, so that
+    ``thin_series(X[rows], qs, rows=rows)`` equals the rows ``rows`` of
+    ``thin_series(X, qs)``, bit for bit. Other parameters as in :func:`thin`.
     """
     qs = as_fractions(fractions)
     if key_added is None:
@@ -283,8 +322,9 @@ def thin_series(
         if isinstance(key_added, str) or len(key_added) != len(qs):
             raise ValueError(f"key_added must be a list of {len(qs)} layer names, one per fraction")
         keys = list(key_added)
+    rows, device = _check_rows(rows, row_offset, device)
     args = _run_options(seed, keep_zeros, row_offset, threads, device)
-    return _dispatch(data, lambda X: _thin_matrix(X, qs, *args), layer=layer, keys=keys,
+    return _dispatch(data, lambda X: _thin_matrix(X, qs, *args, rows), layer=layer, keys=keys,
                      copy=copy)
 
 

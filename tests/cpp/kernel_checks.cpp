@@ -302,10 +302,73 @@ void check_per_gene(std::mt19937_64& rng, int64_t trial) {
     expect(blocked == whole.data, "per-gene blocked == whole matrix", trial);
 }
 
+// Row ids: a sorted selection of rows, keyed by their global indices, is thinned (and
+// downsampled) exactly as those rows of the whole matrix.
+template <class V, class I>
+void check_row_ids(std::mt19937_64& rng, int64_t trial) {
+    const auto X = random_csr<V, I>(rng, trial);
+    const uint64_t seed = rng();
+    Owned<V, I> S{0, X.cols, {0}, {}, {}};
+    std::vector<int64_t> ids;
+    for (int64_t r = 0; r < X.rows; ++r) {
+        if (rng() % 3 == 0) continue;
+        ids.push_back(r);
+        S.indices.insert(S.indices.end(), X.indices.begin() + X.indptr[r],
+                         X.indices.begin() + X.indptr[r + 1]);
+        S.data.insert(S.data.end(), X.data.begin() + X.indptr[r], X.data.begin() + X.indptr[r + 1]);
+        S.indptr.push_back(static_cast<I>(S.indices.size()));
+    }
+    S.rows = static_cast<int64_t>(ids.size());
+    auto sv = S.view();
+    sv.row_ids = ids.data();
+    const auto whole = noisescale::thin_series(X.view(), {0.7, 0.2}, seed);
+    const auto part = noisescale::thin_series(sv, {0.7, 0.2}, seed, false, 2);
+    const int64_t target = static_cast<int64_t>(rng() % 50);
+    const auto down_whole = noisescale::downsample(X.view(), target, seed);
+    const auto down_part = noisescale::downsample(sv, target, seed);
+    // Row k of `got` equals row ids[k] of `want`.
+    auto same_rows = [&](const auto& got, const auto& want) {
+        bool ok = true;
+        for (int64_t k = 0; k < S.rows; ++k) {
+            const int64_t r = ids[static_cast<size_t>(k)];
+            ok = ok && got.indptr[k + 1] - got.indptr[k] == want.indptr[r + 1] - want.indptr[r] &&
+                 std::equal(got.indices.begin() + got.indptr[k], got.indices.begin() + got.indptr[k + 1],
+                            want.indices.begin() + want.indptr[r]) &&
+                 std::equal(got.data.begin() + got.indptr[k], got.data.begin() + got.indptr[k + 1],
+                            want.data.begin() + want.indptr[r]);
+        }
+        return ok;
+    };
+    for (size_t l = 0; l < whole.size(); ++l)
+        expect(same_rows(part[l], whole[l]), "row-id thinning == rows of the whole", trial);
+    expect(same_rows(down_part, down_whole), "row-id downsampling == rows of the whole", trial);
+}
+
+void check_row_id_errors() {
+    const std::vector<int32_t> indptr{0, 1, 1, 2}, indices{0, 1};
+    const std::vector<float> data{1.0f, 2.0f};
+    noisescale::CsrView<float, int32_t> v{3, 2, indptr.data(), indices.data(), data.data()};
+    const int64_t unsorted[3] = {0, 5, 5}, negative[3] = {-2, 0, 1},
+                  beyond[3] = {0, 1, int64_t(1) << 48};
+    v.row_ids = unsorted;
+    expect_message([&] { noisescale::thin(v, 0.5, 1); },
+                   "row ids must be strictly increasing: row ids[2] = 5 follows 5");
+    v.row_ids = negative;
+    expect_message([&] { noisescale::thin(v, 0.5, 1); },
+                   "row ids[0] = -2 is out of range [0, 2^48)");
+    v.row_ids = beyond;
+    expect_message([&] { noisescale::downsample(v, 1, 1); },
+                   "row ids[2] = 281474976710656 is out of range [0, 2^48)");
+    expect_message([&] { noisescale::thin_per_gene(v, 0.5, 1); },
+                   "per-gene thinning does not take row ids (its draw spans all rows of the "
+                   "matrix); use row_offset");
+}
+
 int main() {
     std::mt19937_64 rng(20261124);
     check_counters(rng);
     check_argument_errors();
+    check_row_id_errors();
     for (int64_t trial = 0; trial < 60; ++trial) {
         check_thinning<float, int32_t>(rng, trial);
         check_thinning<double, int64_t>(rng, trial);
@@ -313,6 +376,8 @@ int main() {
         check_thinning<int64_t, int64_t>(rng, trial);
         check_tree(rng, trial);
         check_per_gene<float, int32_t>(rng, trial);
+        check_row_ids<float, int32_t>(rng, trial);
+        check_row_ids<int64_t, int64_t>(rng, trial);
         check_per_gene<int64_t, int64_t>(rng, trial);
     }
     // Errors are exceptions with a message, not crashes.

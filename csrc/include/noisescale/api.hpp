@@ -44,6 +44,10 @@ struct CsrView {
     const I* indices = nullptr;
     const V* data = nullptr;
     int64_t row_offset = 0;  // global index of row 0, for chunked callers
+    // Optional, n_rows values: global index of each row; overrides row_offset. Strictly
+    // increasing, in [0, 2^48); for thinning a selection of a larger matrix's rows with the
+    // bits of the whole matrix (thin, thin_series, downsample; not thin_per_gene).
+    const int64_t* row_ids = nullptr;
 };
 
 // A CSR matrix that owns its arrays.
@@ -155,6 +159,7 @@ CompressedIn<V, I> checked(const CsrView<V, I>& X) {
     in.indices = X.indices;
     in.data = X.data;
     in.row_offset = X.row_offset;
+    in.row_ids = X.row_ids;
     check_structure(in, stored, stored);
     return in;
 }
@@ -215,6 +220,9 @@ template <class V, class I>
 CsrMatrix<V, I> thin_per_gene(const CsrView<V, I>& X, double fraction, uint64_t seed,
                               bool keep_zeros = false, int threads = 0) {
     nested_plans({fraction});  // checks the fraction
+    if (X.row_ids != nullptr)
+        throw std::invalid_argument("per-gene thinning does not take row ids (its draw spans "
+                                    "all rows of the matrix); use row_offset");
     auto out = cpu::thin_per_gene(detail::checked(X), fraction, seed, keep_zeros, threads);
     return detail::owned(out, X.n_rows, X.n_cols);
 }

@@ -31,8 +31,7 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
                                               uint64_t seed, bool keep_zeros, int threads) {
     check_levels(static_cast<int64_t>(plans.size()));
     const int levels = static_cast<int>(plans.size());
-    check_global_shape(in.row_offset, in.rows_are_major ? in.n_major : in.n_minor,
-                       in.rows_are_major ? in.n_minor : in.n_major);
+    check_global_rows(in);
     std::vector<Compressed<V, I>> out(static_cast<size_t>(levels));
     for (auto& o : out) o.indptr = allocate<I>(in.n_major + 1);
     const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
@@ -85,7 +84,7 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
             grp.stream = static_cast<uint32_t>(l);
             int64_t e1 = l == 0 ? static_cast<int64_t>(in.indptr[m0]) : 0;
             for (int64_t m = m0; m < m1 && !bad; ++m) {
-                grp.major = in.rows_are_major ? in.row_offset + m : m;
+                grp.major = in.rows_are_major ? in.global_row(m) : m;
                 const int64_t e0 = e1;
                 e1 = l == 0 ? static_cast<int64_t>(in.indptr[m + 1])
                             : e0 + static_cast<int64_t>(prev_counts[m + 1]);
@@ -104,7 +103,7 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
                             const int64_t minor = static_cast<int64_t>(in.indices[e]);
                             if (minor < 0 || minor >= in.n_minor) {
                                 problem.record(Problem::index_range, e,
-                                               in.rows_are_major ? in.row_offset + m : -1,
+                                               in.rows_are_major ? in.global_row(m) : -1,
                                                in.rows_are_major ? -1 : m,
                                                static_cast<double>(minor));
                                 bad = true;
@@ -130,7 +129,7 @@ std::vector<Compressed<V, I>> thin_compressed(const CompressedIn<V, I>& in,
                     std::sort(idx.begin(), idx.end());
                     if (std::adjacent_find(idx.begin(), idx.end()) != idx.end()) {
                         problem.record(Problem::duplicate, e0,
-                                       in.rows_are_major ? in.row_offset + m : -1,
+                                       in.rows_are_major ? in.global_row(m) : -1,
                                        in.rows_are_major ? -1 : m, 0.0);
                         bad = true;
                         break;
@@ -234,7 +233,7 @@ void downsample_blocks(const I* cols, int64_t len, int64_t row, uint64_t seed, P
 template <class V, class I>
 Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, uint64_t seed,
                                 bool keep_zeros, int threads) {
-    check_global_shape(in.row_offset, in.n_major, in.n_minor);
+    check_global_rows(in);
     Compressed<V, I> o;
     o.indptr = allocate<I>(in.n_major + 1);
     const std::vector<int64_t> bounds = split_lines(in.indptr, in.n_major);
@@ -263,7 +262,7 @@ Compressed<V, I> downsample_csr(const CompressedIn<V, I>& in, Targets targets, u
         for (int64_t m = m0; m < m1; ++m) {
             const int64_t e0 = static_cast<int64_t>(in.indptr[m]);
             const int64_t len = static_cast<int64_t>(in.indptr[m + 1]) - e0;
-            const int64_t row = in.row_offset + m;
+            const int64_t row = in.global_row(m);
             counts.resize(static_cast<size_t>(len));
             vals.resize(static_cast<size_t>(len));
             int64_t total = 0, prev = -1;

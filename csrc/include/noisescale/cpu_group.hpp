@@ -21,7 +21,7 @@ struct Group {
     int n = 0;
     bool rows_major = true;
     int64_t major = 0;       // global row (CSR) or column (CSC) of the line
-    int64_t row_offset = 0;  // global row of local row 0
+    int64_t row_offset = 0;  // CSC: global row of local row 0 (CSR lines carry theirs in major)
     uint32_t stream = 0;     // random stream: the level of a series
     alignas(64) int64_t counts[kBatch] = {0};
     alignas(64) uint32_t c0[kBatch] = {0}, c1[kBatch] = {0}, c2[kBatch] = {0};  // block-0 counters

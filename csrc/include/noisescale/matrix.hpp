@@ -69,10 +69,14 @@ struct CompressedIn {
     const V* data = nullptr;
     bool rows_are_major = true;  // CSR
     int64_t row_offset = 0;      // global index of local row 0
+    // CSR only, optional: global index of each local row (strictly increasing, checked by
+    // check_global_rows); overrides row_offset. For thinning a selection of a matrix's rows.
+    const int64_t* row_ids = nullptr;
 
     int64_t nnz() const { return n_major == 0 ? 0 : static_cast<int64_t>(indptr[n_major]); }
+    int64_t global_row(int64_t r) const { return row_ids ? row_ids[r] : row_offset + r; }
     int64_t row(int64_t major, int64_t minor) const {
-        return row_offset + (rows_are_major ? major : minor);
+        return global_row(rows_are_major ? major : minor);
     }
     int64_t col(int64_t major, int64_t minor) const { return rows_are_major ? minor : major; }
 };
@@ -107,6 +111,27 @@ inline void check_global_shape(int64_t row_offset, int64_t n_rows, int64_t n_col
     if (row_offset + n_rows > kMaxRows)
         throw std::invalid_argument("row indices beyond 2^48 are not supported");
     if (n_cols > kMaxCols) throw std::invalid_argument("more than 2^32 columns are not supported");
+}
+
+// check_global_shape() for a compressed input; with row_ids (CSR only), that they are strictly
+// increasing global rows in [0, 2^48) instead of the row_offset check.
+template <class V, class I>
+void check_global_rows(const CompressedIn<V, I>& in) {
+    const int64_t n_rows = in.rows_are_major ? in.n_major : in.n_minor;
+    const int64_t n_cols = in.rows_are_major ? in.n_minor : in.n_major;
+    if (in.row_ids == nullptr) return check_global_shape(in.row_offset, n_rows, n_cols);
+    if (!in.rows_are_major)
+        throw std::invalid_argument("row ids are supported for CSR (rows-major) input only");
+    check_global_shape(0, 0, n_cols);
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const int64_t id = in.row_ids[r];
+        const bool range = id < 0 || id >= kMaxRows;
+        if (!range && (r == 0 || id > in.row_ids[r - 1])) continue;
+        const std::string at = "row ids[" + std::to_string(r) + "] = " + std::to_string(id);
+        throw std::invalid_argument(range ? at + " is out of range [0, 2^48)"
+                                          : "row ids must be strictly increasing: " + at +
+                                                " follows " + std::to_string(in.row_ids[r - 1]));
+    }
 }
 
 }  // namespace noisescale
