@@ -6,10 +6,15 @@ the jobs that need it and returns a handle that jobs accept in its place, :meth:
 everything still running. Jobs turn handles back into objects with :func:`resolve`.
 
 * ``InlineExecutor``: one job after the other in this process (``workers = 1``).
-* ``LocalExecutor``: a pool of spawned processes; shared matrices go to ``.npz`` files in a
-  cache directory, which each job reads.
-* ``DaskExecutor``: ``dask.distributed`` (a scheduler address, or a LocalCluster); shared
-  matrices are scattered to the workers once and travel as futures.
+* ``LocalExecutor``: a pool of spawned processes.
+* ``DaskExecutor``: ``dask.distributed`` (a scheduler address, or a LocalCluster).
+
+Both pools share matrices the same way (:func:`cache_matrix`): each is written once to an
+``.npz`` file in the sweep's cache directory and a job receives a small :class:`CachedMatrix`
+handle to it. A job is small to ship and holds no state a worker must keep: a Dask worker that
+dies loses only its running job, which the scheduler gives to another worker. For a cluster the
+cache directory (``OUTPUT/cache``) must therefore be on a file system that every worker reads
+under the same path.
 """
 
 from __future__ import annotations
@@ -24,14 +29,37 @@ from typing import Any, Callable
 
 import scipy.sparse as sp
 
+from ..errors import ConfigError
 from ..io.temporaries import temporary_path
 
 
 @dataclass(frozen=True)
 class CachedMatrix:
-    """A handle to a sparse matrix in an ``.npz`` file (see :class:`LocalExecutor`)."""
+    """A handle to a sparse matrix in an ``.npz`` file (see :func:`cache_matrix`)."""
 
     path: str
+
+
+def cache_matrix(obj: Any, cache: Path) -> Any:
+    """Write a sparse matrix once to a new ``.npz`` file (CSR, uncompressed) under ``cache``
+    and return its :class:`CachedMatrix` handle, with an absolute path (workers may run in
+    another directory); other objects are returned as they are.
+
+    The file is written to a temporary named after this host and process and renamed into
+    place, so a reader never sees a partial file and ``noisescale clean`` finds an abandoned
+    one.
+    """
+    if not sp.issparse(obj):
+        return obj
+    path = cache.resolve() / f"{uuid.uuid4().hex}.npz"
+    tmp = temporary_path(path)
+    try:
+        with open(tmp, "wb") as fh:
+            sp.save_npz(fh, sp.csr_matrix(obj), compressed=False)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return CachedMatrix(str(path))
 
 
 def resolve(obj: Any) -> Any:
@@ -104,17 +132,7 @@ class LocalExecutor:
         self._pool = multiprocessing.get_context("spawn").Pool(workers, _ignore_sigint)
 
     def put(self, obj: Any) -> Any:
-        if not sp.issparse(obj):
-            return obj
-        path = self.cache / f"{uuid.uuid4().hex}.npz"
-        tmp = temporary_path(path)  # named after this process: `noisescale clean` finds it
-        try:
-            with open(tmp, "wb") as fh:
-                sp.save_npz(fh, sp.csr_matrix(obj), compressed=False)
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
-        return CachedMatrix(str(path))
+        return cache_matrix(obj, self.cache)
 
     def submit(self, fn: Callable, *args: Any) -> _PoolFuture:
         return _PoolFuture(self._pool.apply_async(fn, args))
@@ -127,20 +145,36 @@ class LocalExecutor:
         self._pool.join()
 
 
+#: Seconds a :class:`DaskExecutor` waits for the scheduler to answer, and then for a worker.
+SCHEDULER_TIMEOUT = 30.0
+
+
 class DaskExecutor:
-    """Jobs on a ``dask.distributed`` cluster: at ``scheduler``, or a new LocalCluster."""
+    """Jobs on a ``dask.distributed`` cluster: at ``scheduler``, or a new LocalCluster of
+    ``workers`` processes. Shared matrices go to ``.npz`` files in ``cache_dir``, which every
+    worker must be able to read under the same path (a shared file system for a cluster).
+
+    With a scheduler address the cluster must answer and have a worker within ``timeout``
+    seconds (:data:`SCHEDULER_TIMEOUT`), else the constructor raises: ConfigError for a
+    malformed address, ConnectionError when no scheduler answers, RuntimeError when it has no
+    worker. Jobs are submitted as impure tasks with dask's defaults: a job whose worker dies is
+    run again on another worker (up to ``distributed.scheduler.allowed-failures`` times).
+    """
 
     name = "dask"
 
-    def __init__(self, scheduler: str = "", workers: int = 0, threads_per_worker: int = 1):
+    def __init__(self, scheduler: str = "", workers: int = 0, threads_per_worker: int = 1, *,
+                 cache_dir: str | os.PathLike, timeout: float | None = None):
         try:
             from distributed import Client, LocalCluster
         except ImportError:
             raise ImportError("the dask executor needs dask.distributed: "
                               "pip install 'noisescale[dask]'") from None
+        self.cache = Path(cache_dir)
+        self.cache.mkdir(parents=True, exist_ok=True)
         self._cluster = None
         if scheduler:
-            self._client = Client(scheduler)
+            self._client = _connect(scheduler, SCHEDULER_TIMEOUT if timeout is None else timeout)
         else:
             self._cluster = LocalCluster(n_workers=workers or os.cpu_count() or 1,
                                          threads_per_worker=threads_per_worker, processes=True,
@@ -150,7 +184,7 @@ class DaskExecutor:
         self._futures: list = []
 
     def put(self, obj: Any) -> Any:
-        return self._client.scatter(obj) if sp.issparse(obj) else obj
+        return cache_matrix(obj, self.cache)
 
     def submit(self, fn: Callable, *args: Any):
         future = self._client.submit(fn, *args, pure=False)
@@ -160,16 +194,48 @@ class DaskExecutor:
     def close(self, cancel: bool = False) -> None:
         if cancel:
             self._client.cancel(self._futures)
+        self._futures = []
         self._client.close()
         if self._cluster is not None:
             self._cluster.close()
+
+
+def _connect(address: str, timeout: float):
+    """A client of the scheduler at ``address`` that has at least one worker, or a clear
+    error within about ``timeout`` seconds for each of the two waits."""
+    from distributed import Client
+    from distributed.comm import get_address_host_port
+
+    try:
+        # refused here rather than inside Client(), whose clean-up after such a failure waits
+        # at exit for twice the timeout
+        get_address_host_port(address)
+    except ValueError as e:
+        raise ConfigError(f"run.scheduler: {address!r} is not a dask scheduler address ({e}); "
+                          "expected e.g. 'tcp://host:8786'") from None
+    try:
+        client = Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError) as e:
+        raise ConnectionError(
+            f"run.scheduler: cannot connect to the dask scheduler at {address!r} within "
+            f"{timeout:g} s ({type(e).__name__}: {e}); is `dask scheduler` running there and "
+            "reachable from this machine?") from None
+    try:
+        client.wait_for_workers(1, timeout=timeout)
+    except (OSError, TimeoutError) as e:
+        client.close()
+        raise RuntimeError(
+            f"run.scheduler: the dask scheduler at {address!r} has no worker after "
+            f"{timeout:g} s ({type(e).__name__}); start some with `dask worker {address}` "
+            "(or scale your dask-jobqueue cluster and wait for its jobs to start)") from None
+    return client
 
 
 def make_executor(kind: str, *, workers: int, threads_per_worker: int, scheduler: str,
                   cache_dir: str | os.PathLike):
     """The executor named by a sweep's ``[run]`` options (``workers = 0``: one per core)."""
     if kind == "dask":
-        return DaskExecutor(scheduler, workers, threads_per_worker)
+        return DaskExecutor(scheduler, workers, threads_per_worker, cache_dir=cache_dir)
     if kind != "local":
         raise ValueError(f"executor must be 'local' or 'dask', got {kind!r}")
     n = workers or max(1, (os.cpu_count() or 1) // threads_per_worker)
