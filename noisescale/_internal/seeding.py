@@ -44,6 +44,8 @@ PURPOSES: dict[str, str] = {
     "halves": "MI uncertainty: the random halves of the samples (replicate index as block)",
     "null": "MI null: the shuffled pairings of x and y (shuffle index as block)",
     "folds": "MI linear probe: the cross-validation folds",
+    "stream": "models: the order of a RowStream's chunks and of the rows in each ('chunks', "
+              "'rows'); a trained model's seed of each epoch's order ('epoch')",
 }
 
 

@@ -12,19 +12,24 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_int, check_seed
 from ..io.matrices import is_anndata, source_matrix
+from ..io.streams import RowStream
 from ..io.temporaries import clean_destination, temporary_path
 
 
 class CountsInput:
-    """Raw UMI counts of some cells as float32 CSR, with the gene names when known."""
+    """Raw UMI counts of some cells as float32 CSR, with the gene names when known (a
+    :class:`~noisescale.io.streams.RowStream` is read whole: for small sets of cells)."""
 
     def __init__(self, counts, layer: str | None = None):
         genes = None
-        if is_anndata(counts):
+        if isinstance(counts, RowStream):
+            _no_layer(layer)
+            genes, counts = counts.genes, counts.read()
+        elif is_anndata(counts):
             genes = np.asarray(counts.var_names.astype(str))
             counts = source_matrix(counts, layer)
-        elif layer is not None:
-            raise TypeError("layer= is only meaningful with an AnnData input")
+        else:
+            _no_layer(layer)
         if hasattr(counts, "compute") and not sp.issparse(counts):  # dask: models need memory
             counts = counts.compute()
         if sp.issparse(counts):
@@ -38,21 +43,7 @@ class CountsInput:
                                                                         np.complexfloating):
                 raise TypeError(f"counts must be numeric, got dtype {arr.dtype}")
             X = sp.csr_matrix(arr.astype(np.float32))
-        # Canonical form (sorted indices, no duplicates, no stored zeros), in place on arrays
-        # that belong to X alone.
-        X.sum_duplicates()
-        X.eliminate_zeros()
-        data = X.data
-        if data.size and not np.isfinite(data).all():
-            raise ValueError("counts contain NaN or infinite values")
-        if data.size and data.min() < 0:
-            row = int(np.searchsorted(X.indptr, np.flatnonzero(data < 0)[0], side="right") - 1)
-            raise ValueError(f"counts must be non-negative (first negative value in cell {row})")
-        if data.size and not np.array_equal(data, np.round(data)):
-            row = int(np.searchsorted(X.indptr, np.flatnonzero(data != np.round(data))[0],
-                                      side="right") - 1)
-            raise ValueError(f"counts must be whole numbers (raw UMI counts, not normalized "
-                             f"values): cell {row} has a fractional value")
+        check_counts(X)  # in place: X's arrays are its own (_owned)
         self.X = X
         self.genes = genes
 
@@ -63,6 +54,35 @@ class CountsInput:
     @property
     def n_genes(self) -> int:
         return self.X.shape[1]
+
+
+def check_counts(X: sp.csr_matrix, *, first_row: int = 0, where: str = "") -> None:
+    """Put X in canonical form in place (sorted indices, no duplicates, no stored zeros) and
+    check that it holds raw counts: finite, non-negative whole numbers. Cells in messages are
+    numbered from ``first_row``; ``where`` (e.g. " in cells.h5ad") follows "counts"."""
+    X.sum_duplicates()
+    X.eliminate_zeros()
+    data = X.data
+    if data.size and not np.isfinite(data).all():
+        raise ValueError(f"counts{where} contain NaN or infinite values")
+    if data.size and data.min() < 0:
+        row = first_row + _row_of(X, np.flatnonzero(data < 0)[0])
+        raise ValueError(f"counts{where} must be non-negative (first negative value in cell "
+                         f"{row})")
+    if data.size and not np.array_equal(data, np.round(data)):
+        row = first_row + _row_of(X, np.flatnonzero(data != np.round(data))[0])
+        raise ValueError(f"counts{where} must be whole numbers (raw UMI counts, not "
+                         f"normalized values): cell {row} has a fractional value")
+
+
+def _row_of(X: sp.csr_matrix, entry: int) -> int:
+    return int(np.searchsorted(X.indptr, entry, side="right") - 1)
+
+
+def _no_layer(layer: str | None) -> None:
+    if layer is not None:
+        raise TypeError("layer= is only meaningful with an AnnData input (a RowStream reads "
+                        "the layer it was opened with: RowStream(paths, layer=...))")
 
 
 def _owned(X: sp.csr_matrix, source) -> sp.csr_matrix:
@@ -101,17 +121,23 @@ class RepresentationModel(ABC):
     # -- public API -----------------------------------------------------------------------
     def fit(self, counts, *, seed: int = 0, layer: str | None = None,
             validation=None) -> RepresentationModel:
-        """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``).
+        """Fit on raw counts (cells x genes: array, scipy sparse or AnnData with ``layer``),
+        or on a :class:`~noisescale.io.streams.RowStream` of stores too large for memory,
+        read chunk by chunk (the model's out-of-core route, :meth:`_fit_stream`).
 
         ``validation``: raw counts of other cells with the same genes (in the same forms;
-        ``layer`` applies to it when it is an AnnData) on which a trained model's early
-        stopping is decided; all of ``counts`` is then trained on instead of a seeded
-        ``validation_fraction`` of it being held out. Models without a validation loss
-        (PCA, random projection) check it like the training counts and then ignore it, so
-        a sweep can pass it to every model.
+        ``layer`` applies to it when it is an AnnData; a RowStream is read whole) on which a
+        trained model's early stopping is decided; all of ``counts`` is then trained on
+        instead of a seeded ``validation_fraction`` of it being held out. Models without a
+        validation loss (PCA, random projection) check it like the training counts and then
+        ignore it, so a sweep can pass it to every model. ``history["route"]`` records the
+        route taken: "memory" or "stream".
         """
         seed = check_seed(seed)
-        data = CountsInput(counts, layer)
+        stream = counts if isinstance(counts, RowStream) else None
+        if stream is not None:
+            _no_layer(layer)
+        data = CountsInput(counts, layer) if stream is None else stream
         held = None
         if validation is not None:
             held = CountsInput(validation, layer if is_anndata(validation) else None)
@@ -126,19 +152,30 @@ class RepresentationModel(ABC):
                                           "ones")
         self.check_fit_shape(data.n_cells, data.n_genes,
                              n_validation=None if held is None else held.n_cells)
-        if data.X.nnz == 0:
+        if (data.nnz if stream is not None else data.X.nnz) == 0:
             raise ValueError(f"the counts are all zero ({data.n_cells} cells x {data.n_genes} "
                              f"genes without a single UMI): there is nothing to fit")
         # Unfitted until _fit succeeds: a failed fit must not leave a model that embeds.
         self.genes_, self.n_genes_, self.seed, self.history = None, None, None, {}
-        self._fit(data.X, seed, None if held is None else held.X)
+        if stream is None:
+            self._fit(data.X, seed, None if held is None else held.X)
+        else:
+            self._fit_stream(stream, seed, None if held is None else held.X)
+        self.history["route"] = "memory" if stream is None else "stream"
         self.seed, self.genes_, self.n_genes_ = seed, data.genes, data.n_genes
         return self
 
     def embed(self, counts, *, layer: str | None = None) -> np.ndarray:
-        """(n_cells, n_dims) float32 embedding of raw counts with the fitted genes."""
+        """(n_cells, n_dims) float32 embedding of raw counts with the fitted genes (a
+        RowStream is embedded chunk by chunk)."""
         if self.n_genes_ is None:
             raise RuntimeError(f"this {type(self).__name__} is not fitted: call fit() first")
+        if isinstance(counts, RowStream):
+            _no_layer(layer)
+            self._check_genes(counts)
+            parts = [np.asarray(self._embed(X), dtype=np.float32) for X in counts.chunks()]
+            out = np.concatenate(parts) if parts else np.empty((0, self.n_dims), np.float32)
+            return np.ascontiguousarray(out)
         data = CountsInput(counts, layer)
         self._check_genes(data)
         return np.ascontiguousarray(self._embed(data.X), dtype=np.float32)
@@ -223,6 +260,15 @@ class RepresentationModel(ABC):
         """Fit on the checked counts X; ``validation``: the checked counts of an explicit
         validation set with X's genes, or None."""
 
+    def _fit_stream(self, stream: RowStream, seed: int,
+                    validation: sp.csr_matrix | None = None) -> None:
+        """Fit on a RowStream, reading it chunk by chunk (its counts are checked per chunk);
+        ``validation`` as in :meth:`_fit`. Models without an out-of-core route refuse."""
+        raise NotImplementedError(
+            f"{type(self).__name__} has no out-of-core route: it cannot be fitted on a "
+            f"RowStream; load the counts into memory (e.g. anndata.read_h5ad) and fit on the "
+            f"matrix")
+
     @abstractmethod
     def _embed(self, X: sp.csr_matrix) -> np.ndarray: ...
 
@@ -233,7 +279,7 @@ class RepresentationModel(ABC):
     @abstractmethod
     def _load_state(self, state: dict[str, Any]) -> None: ...
 
-    def _check_genes(self, data: CountsInput) -> None:
+    def _check_genes(self, data: CountsInput | RowStream) -> None:
         _check_same_genes(data, self.n_genes_, self.genes_,
                           count_error=f"the model was fitted on {self.n_genes_} genes but "
                                       f"these counts have {data.n_genes}",
@@ -245,7 +291,7 @@ class RepresentationModel(ABC):
         return f"{type(self).__name__}({args}){fitted}"
 
 
-def _check_same_genes(data: CountsInput, n_genes: int, genes: np.ndarray | None, *,
+def _check_same_genes(data: CountsInput | RowStream, n_genes: int, genes: np.ndarray | None, *,
                       count_error: str, names_error: str) -> None:
     """ValueError(``count_error``) unless ``data`` has ``n_genes`` genes, and one starting
     with ``names_error`` unless they are named ``genes`` (where both are named)."""

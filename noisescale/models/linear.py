@@ -1,5 +1,7 @@
 """Linear representations: PCA and Gaussian random projection of log-normalized HVGs (or, with
-``log_normalize=False``, of their raw counts), centered on the training cells' mean or not."""
+``log_normalize=False``, of their raw counts), centered on the training cells' mean or not.
+Both also fit out of core on a :class:`~noisescale.io.streams.RowStream`: the same genes, the
+same random projection, and PCA exactly, from the streamed covariance."""
 
 from __future__ import annotations
 
@@ -11,8 +13,12 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_bool, check_int
 from .._internal.seeding import legacy_seed
+from ..io.streams import RowStream
 from .base import RepresentationModel
-from .preprocess import DEFAULT_N_GENES, log_normalize, select_hvg
+from .preprocess import DEFAULT_N_GENES, log_normalize, select_hvg, select_hvg_stream
+
+#: Rows of a chunk densified at once for the Gram matrix of an out-of-core PCA (~32 MiB).
+GRAM_ENTRIES = 1 << 22
 
 
 class _LinearModel(RepresentationModel):
@@ -45,11 +51,29 @@ class _LinearModel(RepresentationModel):
             return log_normalize(X, self.hvg_)
         return sp.csr_matrix(X[:, self.hvg_], dtype=np.float32)
 
-    def _set_center(self, M: sp.csr_matrix) -> None:
-        if self.center:
+    def _set_center(self, M: sp.csr_matrix | np.ndarray) -> None:
+        """center_ from M, or from its column means (an array) on the stream route."""
+        if not self.center:
+            self.center_ = np.zeros(M.shape[-1], dtype=np.float32)
+        elif sp.issparse(M):
             self.center_ = np.asarray(M.mean(axis=0), dtype=np.float32).ravel()
         else:
-            self.center_ = np.zeros(M.shape[1], dtype=np.float32)
+            self.center_ = np.asarray(M, dtype=np.float32)
+
+    def _stream_moments(self, stream: RowStream, *, gram: bool
+                        ) -> tuple[np.ndarray, np.ndarray | None]:
+        """One pass over the stream: the column sums of M and (``gram``) M^T M, float64."""
+        k = self.hvg_.size
+        total = np.zeros(k)
+        mtm = np.zeros((k, k)) if gram else None
+        step = max(1, GRAM_ENTRIES // k)
+        for X in stream.chunks():
+            M = self._matrix(X)
+            total += np.asarray(M.sum(axis=0, dtype=np.float64)).ravel()
+            for i in range(0, M.shape[0] if gram else 0, step):
+                D = M[i:i + step].toarray().astype(np.float64)
+                mtm += D.T @ D
+        return total, mtm
 
     def _embed(self, X: sp.csr_matrix) -> np.ndarray:
         M = self._matrix(X)
@@ -74,7 +98,12 @@ class PCA(_LinearModel):
 
     ``center=False``: a truncated SVD of the uncentered matrix instead (scanpy's
     ``pp.pca(zero_center=False)``, i.e. scikit-learn's ``TruncatedSVD``, here with ARPACK),
-    and the embedding is the projection of the uncentered values."""
+    and the embedding is the projection of the uncentered values.
+
+    On a RowStream (out of core): the mean and M^T M of the chunks in one pass (float64), then
+    the top eigenvectors of the covariance (the second moment when not centered) with
+    ``numpy.linalg.eigh``: exact PCA, the same axes as ARPACK's up to its convergence, signs
+    fixed alike; ``history["method"]`` says "covariance_eigh (out-of-core)"."""
 
     name = "pca"
 
@@ -98,23 +127,54 @@ class PCA(_LinearModel):
         import scanpy as sc
 
         self.hvg_ = select_hvg(X, self.n_top_genes)
-        if self.hvg_.size <= self._n_dims:
-            raise ValueError(f"PCA with {self._n_dims} dims needs more than {self._n_dims} "
-                             f"expressed genes, but only {self.hvg_.size} of the {X.shape[1]} "
-                             f"genes have a nonzero count in the {X.shape[0]} training cells")
+        self._check_genes_selected(*X.shape)
         L = self._matrix(X)
         adata = ad.AnnData(L)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             sc.pp.pca(adata, n_comps=self._n_dims, zero_center=self.center,
                       svd_solver="arpack", random_state=legacy_seed(seed))
-        comps = np.asarray(adata.varm["PCs"], dtype=np.float64).T
-        # ARPACK's signs are arbitrary: fix them so the largest loading is positive.
-        flip = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
-        self.components_ = (comps * flip[:, None]).astype(np.float32)
+        self._set_components(np.asarray(adata.varm["PCs"], dtype=np.float64).T)
         self._set_center(L)
         var = np.asarray(adata.uns["pca"]["variance_ratio"], dtype=float)
         self.history = {"variance_ratio": var.tolist()}
+
+    def _fit_stream(self, stream: RowStream, seed: int,
+                    validation: sp.csr_matrix | None = None) -> None:
+        """Exact PCA out of core: one pass for the mean and M^T M, then the top eigenvectors
+        of the covariance (of the second moment when not centered), ``numpy.linalg.eigh``."""
+        self.hvg_ = select_hvg_stream(stream, self.n_top_genes)
+        self._check_genes_selected(stream.n_cells, stream.n_genes)
+        n = stream.n_cells
+        total, mtm = self._stream_moments(stream, gram=True)
+        mu = total / n
+        if self.center:
+            cov = (mtm - n * np.outer(mu, mu)) / (n - 1)
+        else:
+            cov = mtm / n
+        values, vectors = np.linalg.eigh(cov)
+        top = vectors[:, ::-1][:, :self._n_dims].T
+        self._set_components(top)
+        self._set_center(mu)
+        if self.center:  # explained variance / total variance, as scanpy's PCA
+            ratio = values[::-1][:self._n_dims] / np.trace(cov)
+        else:  # TruncatedSVD's: variance of each projection / total variance (ddof 0)
+            spread = mtm / n - np.outer(mu, mu)
+            ratio = np.einsum("ki,ij,kj->k", top, spread, top) / np.trace(spread)
+        self.history = {"variance_ratio": ratio.tolist(),
+                        "method": "covariance_eigh (out-of-core)"}
+
+    def _check_genes_selected(self, n_cells: int, n_genes: int) -> None:
+        if self.hvg_.size <= self._n_dims:
+            raise ValueError(f"PCA with {self._n_dims} dims needs more than {self._n_dims} "
+                             f"expressed genes, but only {self.hvg_.size} of the {n_genes} "
+                             f"genes have a nonzero count in the {n_cells} training cells")
+
+    def _set_components(self, comps: np.ndarray) -> None:
+        """components_ from (n_dims, n_hvg) axes of arbitrary signs: each flipped so that
+        its largest loading is positive."""
+        flip = np.sign(comps[np.arange(comps.shape[0]), np.abs(comps).argmax(axis=1)])
+        self.components_ = (comps * flip[:, None]).astype(np.float32)
 
 
 class RandomProjection(_LinearModel):
@@ -123,17 +183,34 @@ class RandomProjection(_LinearModel):
 
     ``log_normalize=False`` projects the raw counts of the HVGs instead (all expressed genes
     with an ``n_top_genes`` at least the dataset's genes), ``center=False`` without
-    subtracting the training mean (scikit-learn's ``transform``)."""
+    subtracting the training mean (scikit-learn's ``transform``). The components depend on
+    the selected genes' number and the seed only, so a RowStream fit has the same ones."""
 
     name = "random_projection"
 
     def _fit(self, X: sp.csr_matrix, seed: int,
              validation: sp.csr_matrix | None = None) -> None:
-        from sklearn.random_projection import GaussianRandomProjection
-
         self.hvg_ = select_hvg(X, self.n_top_genes)
         L = self._matrix(X)
-        proj = GaussianRandomProjection(n_components=self._n_dims,
-                                        random_state=legacy_seed(seed)).fit(L)
-        self.components_ = np.asarray(proj.components_, dtype=np.float32)
+        self._set_projection(seed)
         self._set_center(L)
+
+    def _fit_stream(self, stream: RowStream, seed: int,
+                    validation: sp.csr_matrix | None = None) -> None:
+        self.hvg_ = select_hvg_stream(stream, self.n_top_genes)
+        self._set_projection(seed)
+        if self.center:
+            total, _ = self._stream_moments(stream, gram=False)
+            self._set_center(total / stream.n_cells)
+        else:
+            self._set_center(np.zeros(self.hvg_.size))
+
+    def _set_projection(self, seed: int) -> None:
+        """scikit-learn's seeded Gaussian components for the selected genes: they depend on
+        the number of genes and the seed only, so a one-cell placeholder fits them."""
+        from sklearn.random_projection import GaussianRandomProjection
+
+        placeholder = sp.csr_matrix((1, self.hvg_.size), dtype=np.float32)
+        proj = GaussianRandomProjection(n_components=self._n_dims,
+                                        random_state=legacy_seed(seed)).fit(placeholder)
+        self.components_ = np.asarray(proj.components_, dtype=np.float32)

@@ -1,20 +1,34 @@
 """What the torch-trained models (VAE, transformer) share: training options, epoch budget,
-the training / validation cells."""
+the training / validation cells, in memory or from a RowStream (minibatches out of core)."""
 
 from __future__ import annotations
 
-from typing import Any, ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar, NamedTuple
 
 import numpy as np
 import scipy.sparse as sp
 
 from .._internal.checks import check_int
 from .._internal.devices import torch_device
-from .._internal.seeding import split
+from .._internal.seeding import derive_seed, split
+from ..io.streams import RowStream
 from .base import RepresentationModel
+
 
 TRAINING_OPTIONS = ("epochs", "min_epochs", "max_epochs", "cell_epochs", "batch_size", "lr",
                     "validation_fraction", "patience", "max_seconds", "device", "progress")
+
+
+class StreamSplit(NamedTuple):
+    """The training and validation cells of a RowStream fit (see
+    :meth:`TrainedModel._stream_split`)."""
+
+    held: np.ndarray | None  # (n_cells,) bool: stream rows held out for validation, or None
+    validation: sp.csr_matrix  # the validation cells' counts of the selected genes
+    n_train: int
+    apart: str  # how the validation cells were set apart, for messages
+    has_counts: bool  # whether the training cells have a count in the selected genes
 
 
 class TrainedModel(RepresentationModel):
@@ -37,6 +51,7 @@ class TrainedModel(RepresentationModel):
         self.cell_epochs = None if cell_epochs is None else check_int("cell_epochs",
                                                                       cell_epochs)
         self.batch_size = check_int("batch_size", batch_size, min_batch)
+        self._min_batch = min_batch
         self.lr = float(lr)
         if not 0 < validation_fraction < 1:
             raise ValueError(f"validation_fraction must be in (0, 1), got "
@@ -95,3 +110,46 @@ class TrainedModel(RepresentationModel):
         keep, held = split(X.shape[0], self.validation_fraction, seed, "validation")
         assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
         return X[keep], X[held], f"the {held.size} validation cells left out"
+
+    def _stream_split(self, stream: RowStream, seed: int, validation: sp.csr_matrix | None,
+                      genes: np.ndarray) -> StreamSplit:
+        """:meth:`_training_split` of a stream, columns ``genes`` only: all of its cells train
+        and ``validation`` validates, or else the same seeded ``validation_fraction`` of its
+        rows is collected into memory (in one pass, in stream order) and skipped in
+        training."""
+        if validation is not None:  # genes were selected among those the training cells have
+            return StreamSplit(None, sp.csr_matrix(validation[:, genes]), stream.n_cells,
+                               f"{validation.shape[0]} given validation cells apart", True)
+        keep, held = split(stream.n_cells, self.validation_fraction, seed, "validation")
+        assert keep.size >= self.MIN_TRAINING_CELLS and held.size >= 1  # check_fit_shape
+        mask = np.zeros(stream.n_cells, dtype=bool)
+        mask[held] = True
+        parts, nnz = [], 0
+        for positions, X in stream.chunks(with_positions=True):
+            sub, out = sp.csr_matrix(X[:, genes]), mask[positions]
+            parts.append(sub[out])
+            nnz += sub[~out].nnz
+        return StreamSplit(mask, sp.csr_matrix(sp.vstack(parts, format="csr")), keep.size,
+                           f"the {held.size} validation cells left out", nnz > 0)
+
+    def _stream_batches(self, stream: RowStream, genes: np.ndarray, held: np.ndarray | None,
+                        seed: int, epoch: int) -> Iterator[sp.csr_matrix]:
+        """One epoch's minibatches (columns ``genes``) of ``batch_size`` training cells: the
+        stream's chunks in a seeded order, their rows shuffled, held rows skipped; cells
+        left over at a chunk's end join the next chunk's, and a last batch smaller than the
+        model's smallest (2 with BatchNorm) is dropped."""
+        size, pending, n = self.batch_size, [], 0
+        for positions, X in stream.chunks(seed=derive_seed(seed, "stream", "epoch", epoch),
+                                           with_positions=True):
+            if held is not None:
+                X = X[~held[positions]]
+            pending.append(sp.csr_matrix(X[:, genes]))
+            n += X.shape[0]
+            if n >= size:
+                block = sp.vstack(pending, format="csr") if len(pending) > 1 else pending[0]
+                cut = n - n % size
+                for i in range(0, cut, size):
+                    yield block[i:i + size]
+                pending, n = [block[cut:]], n - cut
+        if n >= self._min_batch:
+            yield sp.vstack(pending, format="csr") if len(pending) > 1 else pending[0]

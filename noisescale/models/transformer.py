@@ -15,11 +15,14 @@ and/or with linear decay to 0 (``lr_schedule="linear"``, as transformers'
 ``get_linear_schedule_with_warmup``); the masked-gene loss on validation cells
 (``fit(validation=)``'s, or else a seeded split) decides early stopping. The embedding is the
 mean of the final layer over a cell's non-padding tokens (a leading [CLS] token included, so a
-cell without expressed genes still has one).
+cell without expressed genes still has one). On a RowStream the batches are read and tokenized
+from the stream every epoch, and the gene medians are found exactly in a few passes
+(:func:`stream_gene_medians`).
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 import numpy as np
@@ -27,9 +30,10 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_int
 from .._internal.devices import torch_device
-from .training import seeded, train
-from .preprocess import DEFAULT_N_GENES, select_hvg
+from ..io.streams import RowStream
+from .preprocess import DEFAULT_N_GENES, select_hvg, select_hvg_stream
 from .trained import TrainedModel
+from .training import seeded, train
 
 PAD, MASK, CLS, N_SPECIAL = 0, 1, 2, 3
 ACTIVATIONS = ("relu", "gelu")
@@ -49,15 +53,111 @@ def lr_factor(step: int, warmup_steps: int, total_steps: int, schedule: str) -> 
 
 
 def gene_medians(X: sp.csr_matrix) -> np.ndarray:
-    """Per gene, the median of its normalized (to 1e4) values over the cells expressing it."""
-    totals = np.asarray(X.sum(axis=1)).ravel()
-    norm = sp.csr_matrix(sp.diags(1e4 / np.maximum(totals, 1.0)) @ X).tocsc()
+    """Per gene, the median of its normalized (to 1e4) values over the cells expressing it
+    (1 for a gene no cell expresses)."""
+    norm = _normalized(X).tocsc()
     med = np.ones(X.shape[1])
     for g in range(X.shape[1]):
         vals = norm.data[norm.indptr[g]:norm.indptr[g + 1]]
         if vals.size:
             med[g] = np.median(vals)
     return med
+
+
+def _normalized(X: sp.csr_matrix) -> sp.csr_matrix:
+    """Each cell scaled to 1e4 counts over X's genes (in X's float dtype); row by row, so a
+    chunk of cells gives the rows of the whole matrix."""
+    totals = np.asarray(X.sum(axis=1)).ravel()
+    return sp.csr_matrix(sp.diags(1e4 / np.maximum(totals, 1.0)) @ X)
+
+
+#: Sub-ranges a pass of :func:`stream_gene_medians` splits each range into (2**RADIX_BITS).
+RADIX_BITS = 10
+
+
+def stream_gene_medians(chunks: Callable[[], Iterable[sp.csr_matrix]], n_genes: int, *,
+                        max_candidates: int = 1 << 24) -> np.ndarray:
+    """:func:`gene_medians` of the rows of ``chunks()`` (called once per pass), exactly,
+    without holding the values: a radix selection of the one or two middle values of each
+    gene.
+
+    Positive floats order as their bit patterns, so each wanted order statistic lies in a
+    range of patterns, at first all of them. A pass counts, per gene, the values in each of
+    2**RADIX_BITS equal parts of its ranges and narrows each range to the part holding its
+    statistic; once the values left in the ranges number at most ``max_candidates`` (or each
+    range is a single pattern) one more pass collects them and picks the statistics. Two or
+    three passes in practice. Two middle values are averaged in their dtype, as np.median.
+    """
+    lo = np.zeros((2, n_genes), dtype=np.int64)  # each statistic's range: [lo, lo + 2**width)
+    rank = np.zeros((2, n_genes), dtype=np.int64)  # its rank among the values in its range
+    counted, dtype, width = None, None, None
+    while True:
+        hist = None
+        for genes, values in _gene_values(chunks):
+            if dtype is None:
+                dtype = values.dtype
+                width = 8 * dtype.itemsize - 1  # patterns of positive floats: [0, 2**width)
+            if hist is None:
+                shift = max(width - RADIX_BITS, 0)
+                parts = 1 << (width - shift)
+                hist = np.zeros((2, n_genes * parts), dtype=np.int64)
+            bits = _bits(values)
+            for s in range(1 if counted is None else 2):  # first pass: one range for both
+                part = (bits - lo[s, genes]) >> shift
+                inside = (bits >= lo[s, genes]) & (part < parts)
+                hist[s] += np.bincount(genes[inside] * parts + part[inside],
+                                       minlength=n_genes * parts)
+        if hist is None:  # no cells
+            return np.ones(n_genes)
+        if counted is None:
+            hist[1] = hist[0]
+            counted = hist[0].reshape(n_genes, parts).sum(axis=1)
+            rank[0], rank[1] = (counted - 1) // 2, counted // 2
+        left, every = 0, np.arange(n_genes)
+        for s in range(2):
+            per_gene = hist[s].reshape(n_genes, parts)
+            cum = per_gene.cumsum(axis=1)
+            part = np.minimum((cum <= rank[s][:, None]).sum(axis=1), parts - 1)
+            rank[s] -= np.where(part > 0, cum[every, part - 1], 0)
+            lo[s] += part << shift
+            left += int(per_gene[every, part].sum())
+        width = shift
+        if width == 0 or left <= max_candidates:
+            break
+    found = lo.copy()  # a range of one pattern is its value
+    expressed = counted > 0
+    if width > 0:
+        kept: list[list[tuple[np.ndarray, np.ndarray]]] = [[], []]
+        for genes, values in _gene_values(chunks):
+            bits = _bits(values)
+            for s in range(2):
+                inside = (bits >= lo[s, genes]) & ((bits - lo[s, genes]) >> width == 0)
+                kept[s].append((genes[inside], bits[inside]))
+        for s in range(2):
+            genes = np.concatenate([g for g, _ in kept[s]])
+            bits = np.concatenate([b for _, b in kept[s]])
+            order = np.lexsort((bits, genes))
+            start = np.searchsorted(genes[order], every)
+            found[s, expressed] = bits[order][start[expressed] + rank[s, expressed]]
+    middle = found.astype(np.dtype(f"int{8 * dtype.itemsize}")).view(dtype)
+    med = np.ones(n_genes)
+    odd, even = counted % 2 == 1, expressed & (counted % 2 == 0)
+    med[odd] = middle[0, odd]
+    med[even] = (middle[0, even] + middle[1, even]) / 2
+    return med
+
+
+def _gene_values(chunks: Callable[[], Iterable[sp.csr_matrix]]
+                 ) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """(gene, value) of every stored normalized value, chunk by chunk."""
+    for X in chunks():
+        norm = _normalized(X)
+        yield norm.indices.astype(np.int64), norm.data
+
+
+def _bits(values: np.ndarray) -> np.ndarray:
+    """The bit patterns of floats, as int64 (ordered as the values when positive)."""
+    return values.view(np.dtype(f"int{8 * values.dtype.itemsize}")).astype(np.int64)
 
 
 def rank_tokens(X: sp.csr_matrix, medians: np.ndarray, max_len: int) -> np.ndarray:
@@ -199,17 +299,56 @@ class Transformer(TrainedModel):
     def _fit(self, X: sp.csr_matrix, seed: int,
              validation: sp.csr_matrix | None = None) -> None:
         import torch
-        from torch.nn.functional import cross_entropy
 
         self.hvg_ = select_hvg(X, self.n_top_genes)
         self.medians_ = gene_medians(sp.csr_matrix(X[:, self.hvg_]))
         train_X, val_X, apart = self._training_split(X, seed, validation)
         tokens = torch.from_numpy(self._tokens(train_X))
         val_tok = torch.from_numpy(self._tokens(val_X))
-        n_train, n_held = tokens.shape[0], val_tok.shape[0]
+        n_train = tokens.shape[0]
         if not (tokens[:, 1:] != PAD).any():
-            raise ValueError(f"none of the {n_train} training cells ({apart}) has a count in "
-                             f"the {len(self.hvg_)} selected genes: no gene tokens to train on")
+            self._nothing_to_train(n_train, apart)
+        gen = torch.Generator().manual_seed(seed)
+
+        def batches(epoch):
+            order = torch.randperm(n_train, generator=gen)
+            for i in range(0, order.numel(), self.batch_size):
+                yield tokens[order[i:i + self.batch_size]]
+
+        self._train(seed, n_train, val_tok, batches, gen)
+
+    def _fit_stream(self, stream: RowStream, seed: int,
+                    validation: sp.csr_matrix | None = None) -> None:
+        """Minibatches read from the stream each epoch (:meth:`_stream_batches`), tokenized
+        as they come; the gene medians by :func:`stream_gene_medians`."""
+        import torch
+
+        self.hvg_ = hvg = select_hvg_stream(stream, self.n_top_genes)
+        self.medians_ = stream_gene_medians(lambda: (X[:, hvg] for X in stream.chunks()),
+                                            len(hvg))
+        part = self._stream_split(stream, seed, validation, hvg)
+        if not part.has_counts:  # every training cell would be [CLS] alone
+            self._nothing_to_train(part.n_train, part.apart)
+
+        def batches(epoch):
+            for counts in self._stream_batches(stream, hvg, part.held, seed, epoch):
+                yield torch.from_numpy(rank_tokens(counts, self.medians_, self.max_len))
+
+        val_tok = torch.from_numpy(rank_tokens(part.validation, self.medians_, self.max_len))
+        self._train(seed, part.n_train, val_tok, batches, torch.Generator().manual_seed(seed))
+
+    def _nothing_to_train(self, n_train: int, apart: str) -> None:
+        raise ValueError(f"none of the {n_train} training cells ({apart}) has a count in the "
+                         f"{len(self.hvg_)} selected genes: no gene tokens to train on")
+
+    def _train(self, seed: int, n_train: int, val_tok, batches: Callable[[int], Iterable],
+               gen) -> None:
+        """Pre-train a new network on the token batches ``batches(epoch)``, masked with the
+        torch generator ``gen``; early stopping on the validation tokens ``val_tok``."""
+        import torch
+        from torch.nn.functional import cross_entropy
+
+        n_held = val_tok.shape[0]
         vocab = len(self.hvg_) + N_SPECIAL
         dev = torch_device(self.device)
         epochs = self.epoch_budget(n_train)
@@ -222,14 +361,11 @@ class Transformer(TrainedModel):
                 scheduler = torch.optim.lr_scheduler.LambdaLR(
                     opt, lambda step: lr_factor(step, self.warmup_steps, total,
                                                 self.lr_schedule))
-            gen = torch.Generator().manual_seed(seed)
             # Fixed masks for the validation cells, so the validation loss is comparable.
             val_in, val_target = self._mask(val_tok, vocab, torch.Generator().manual_seed(seed + 1))
 
-            def batches(epoch):
-                order = torch.randperm(n_train, generator=gen)
-                for i in range(0, order.numel(), self.batch_size):
-                    tok = tokens[order[i:i + self.batch_size]]
+            def masked(epoch):
+                for tok in batches(epoch):
                     inp, target = self._mask(tok, vocab, gen)
                     yield inp.to(dev), target.to(dev)
 
@@ -248,7 +384,7 @@ class Transformer(TrainedModel):
                     count += int(sel.sum())
                 return total / max(count, 1)
 
-            self.history = train(net, opt, batches=batches, loss=loss, validate=validate,
+            self.history = train(net, opt, batches=masked, loss=loss, validate=validate,
                                  epochs=epochs, patience=self.patience,
                                  max_seconds=self.max_seconds, progress=self.progress,
                                  desc="transformer", scheduler=scheduler)

@@ -9,7 +9,8 @@ zero-inflated NB with per-cell-and-gene dropout logits (``likelihood="zinb"``). 
 −ELBO = −log p(x | z) + β·KL(q(z | x) ‖ N(0, I)) with β rising linearly from 0 to 1 over the
 KL warm-up; Adam; the validation −ELBO (β = 1) decides early stopping, counted from the end of
 the warm-up, and the best weights are kept. The validation cells are ``fit(validation=)``'s,
-or else a seeded ``validation_fraction`` of the training cells.
+or else a seeded ``validation_fraction`` of the training cells. On a RowStream the minibatches
+are read from the stream every epoch (``TrainedModel._stream_batches``).
 
 Epoch budget (``epochs=None``): round(cell_epochs / n_cells) clipped to [min_epochs,
 max_epochs], by default round(400 · 20,000 / n_cells) in [min_epochs, 400], the scVI heuristic
@@ -19,6 +20,7 @@ rule "max epochs = 10^7 / N" of Gowri, Yin & Klein. ``max_seconds`` caps the wal
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import numpy as np
@@ -26,9 +28,10 @@ import scipy.sparse as sp
 
 from .._internal.checks import check_int
 from .._internal.devices import torch_device
-from .training import seeded, train
-from .preprocess import DEFAULT_N_GENES, select_hvg
+from ..io.streams import RowStream
+from .preprocess import DEFAULT_N_GENES, select_hvg, select_hvg_stream
 from .trained import TrainedModel
+from .training import seeded, train
 
 
 def log_nb(x, mu, theta, eps: float = 1e-8):
@@ -147,12 +150,42 @@ class VAE(TrainedModel):
         self.hvg_ = select_hvg(X, self.n_top_genes)
         train_X, val_X, apart = self._training_split(X, seed, validation)
         counts = sp.csr_matrix(train_X[:, self.hvg_])
-        held = sp.csr_matrix(val_X[:, self.hvg_])
-        n_train, n_held = counts.shape[0], held.shape[0]
+        n_train = counts.shape[0]
         if counts.nnz == 0:
-            raise ValueError(f"none of the {n_train} training cells ({apart}) has a count in "
-                             f"the {len(self.hvg_)} selected genes: there is nothing to train "
-                             f"on")
+            self._nothing_to_train(n_train, apart)
+        shuffle = torch.Generator().manual_seed(seed)
+        drop_last = n_train % self.batch_size == 1  # BatchNorm needs 2+ cells per batch
+
+        def batches(epoch):
+            order = torch.randperm(n_train, generator=shuffle).numpy()
+            stop = n_train - (1 if drop_last else 0)
+            for i in range(0, stop, self.batch_size):
+                yield counts[order[i:i + self.batch_size]]
+
+        self._train(seed, n_train, sp.csr_matrix(val_X[:, self.hvg_]), batches)
+
+    def _fit_stream(self, stream: RowStream, seed: int,
+                    validation: sp.csr_matrix | None = None) -> None:
+        """Minibatches read from the stream each epoch (:meth:`_stream_batches`)."""
+        self.hvg_ = select_hvg_stream(stream, self.n_top_genes)
+        part = self._stream_split(stream, seed, validation, self.hvg_)
+        if not part.has_counts:
+            self._nothing_to_train(part.n_train, part.apart)
+        self._train(seed, part.n_train, part.validation,
+                    lambda epoch: self._stream_batches(stream, self.hvg_, part.held, seed,
+                                                       epoch))
+
+    def _nothing_to_train(self, n_train: int, apart: str) -> None:
+        raise ValueError(f"none of the {n_train} training cells ({apart}) has a count in the "
+                         f"{len(self.hvg_)} selected genes: there is nothing to train on")
+
+    def _train(self, seed: int, n_train: int, held: sp.csr_matrix,
+               batches: Callable[[int], Iterable[sp.csr_matrix]]) -> None:
+        """Train a new network on ``batches(epoch)`` (counts of the HVGs), early stopping on
+        the validation counts ``held``."""
+        import torch
+
+        n_held = held.shape[0]
         dev = torch_device(self.device)
         epochs = self.epoch_budget(n_train)
         warmup = self.kl_warmup if self.kl_warmup is not None else max(1, epochs // 4)
@@ -161,14 +194,10 @@ class VAE(TrainedModel):
                            self.dropout, self.likelihood == "zinb").to(dev)
             opt = torch.optim.Adam(net.parameters(), lr=self.lr, weight_decay=self.weight_decay,
                                    eps=0.01)
-            shuffle = torch.Generator().manual_seed(seed)
-            drop_last = n_train % self.batch_size == 1  # BatchNorm needs 2+ cells per batch
 
-            def batches(epoch):
-                order = torch.randperm(n_train, generator=shuffle).numpy()
-                stop = n_train - (1 if drop_last else 0)
-                for i in range(0, stop, self.batch_size):
-                    yield self._tensor(counts, order[i:i + self.batch_size], dev)
+            def tensors(epoch):
+                for counts in batches(epoch):
+                    yield torch.from_numpy(counts.toarray()).to(dev)
 
             def loss(x, epoch):
                 beta = min(1.0, epoch / warmup) if warmup > 0 else 1.0
@@ -183,7 +212,7 @@ class VAE(TrainedModel):
                     total += float((recon + kl).sum())
                 return total / n_held
 
-            self.history = train(net, opt, batches=batches, loss=loss, validate=validate,
+            self.history = train(net, opt, batches=tensors, loss=loss, validate=validate,
                                  epochs=epochs, patience=self.patience, patience_from=warmup,
                                  max_seconds=self.max_seconds, progress=self.progress,
                                  desc="VAE")
