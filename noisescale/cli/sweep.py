@@ -55,6 +55,12 @@ def add_commands(sub) -> None:
                    help="processes (local) or LocalCluster workers (dask)")
     p.add_argument("--threads-per-worker", type=positive_int, metavar="N",
                    help="threads of each job (default 1)")
+    p.add_argument("--memory-gb", type=float, metavar="GB",
+                   help="memory a sweep process may fill with counts (default: run.memory_gb, "
+                        "else a quarter of the RAM); more goes out of core")
+    p.add_argument("--out-of-core", choices=["auto", "always", "never"],
+                   help="thinned cells in an on-disk cache and streamed fits: by --memory-gb "
+                        "(auto), always or never")
     p.add_argument("--no-report", action="store_true",
                    help="skip fits.csv, figures/ and report.html")
     p.add_argument("--quiet", action="store_true", help="no progress bar or summary")
@@ -115,7 +121,8 @@ def _run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config)
     cfg = cfg.with_run(output=str(Path(args.output).resolve()) if args.output else None,
                        executor=args.executor, scheduler=args.scheduler,
-                       workers=args.workers, threads_per_worker=args.threads_per_worker)
+                       workers=args.workers, threads_per_worker=args.threads_per_worker,
+                       memory_gb=args.memory_gb, out_of_core=args.out_of_core)
     return _sweep_and_report(cfg, args, report=not args.no_report)
 
 

@@ -238,6 +238,41 @@ class CountsReader:
             out.indices, out.indptr = indices, indptr
         return out
 
+    def entries_before(self) -> np.ndarray:
+        """Stored entries before each row (``indptr``, int64, ``n_rows + 1`` values), read once
+        and kept: what a selection of rows costs to read."""
+        if getattr(self, "_offsets", None) is None:
+            if self.sparse:
+                self._offsets = np.asarray(self._indptr[:], dtype=np.int64)
+            else:
+                self._offsets = np.arange(self.shape[0] + 1, dtype=np.int64) * self.shape[1]
+        return self._offsets
+
+    def take(self, rows: np.ndarray, *, max_gap: int = 1 << 16):
+        """The rows ``rows`` (sorted, unique) as one matrix, in that order.
+
+        Runs of nearby rows are read in one piece (a gap of at most ``max_gap`` stored entries
+        is read through); longer gaps are skipped, so a sparse selection does not read the
+        whole store. Memory holds the selected rows plus one run's gaps.
+        """
+        rows = np.asarray(rows, dtype=np.int64)
+        if rows.size and (rows[0] < 0 or rows[-1] >= self.shape[0]
+                          or np.any(np.diff(rows) <= 0)):
+            raise IndexError(f"take: rows must be sorted, unique and in [0, {self.shape[0]})")
+        if rows.size == 0:
+            empty = self.rows(0, 0)
+            return empty
+        offsets = self.entries_before()
+        gaps = offsets[rows[1:]] - offsets[rows[:-1] + 1]
+        cuts = np.flatnonzero(gaps > max_gap) + 1
+        pieces = []
+        for run in np.split(rows, cuts):
+            block = self.rows(int(run[0]), int(run[-1]) + 1)
+            pieces.append(block[run - run[0]])
+        if len(pieces) == 1:
+            return pieces[0]
+        return sp.vstack(pieces, format="csr") if self.sparse else np.concatenate(pieces)
+
     def _read(self, array, lo: int, hi: int, reuse: dict | None, name: str) -> np.ndarray:
         if reuse is None or not hasattr(array, "read_direct"):
             return np.asarray(array[lo:hi])

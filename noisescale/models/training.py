@@ -5,10 +5,26 @@ Devices are resolved by :func:`noisescale._internal.devices.torch_device`."""
 from __future__ import annotations
 
 import contextlib
+import contextvars
 import time
 from collections.abc import Callable, Iterable, Sequence
 
 import numpy as np
+
+
+_EPOCH_LISTENER: contextvars.ContextVar[Callable[[int, int], None] | None] = \
+    contextvars.ContextVar("noisescale_epoch_listener", default=None)
+
+
+@contextlib.contextmanager
+def epoch_listener(listener: Callable[[int, int], None]):
+    """Inside, every :func:`train` loop calls ``listener(epochs_done, epochs)`` after each
+    epoch (a sweep shows it as the job's stage); scoped to this thread and context."""
+    token = _EPOCH_LISTENER.set(listener)
+    try:
+        yield
+    finally:
+        _EPOCH_LISTENER.reset(token)
 
 
 @contextlib.contextmanager
@@ -88,6 +104,7 @@ def train(
         step_lr = optimizer.param_groups[0]["lr"]
     best, best_state, best_epoch, waited, stopped = np.inf, None, -1, 0, "epochs"
     bar = tqdm(range(epochs), desc=desc, unit="epoch", disable=not progress, leave=False)
+    listener = _EPOCH_LISTENER.get()
     out_of_time = False
     for epoch in bar:
         module.train()
@@ -114,6 +131,8 @@ def train(
             history["lr"].append(step_lr)
         history["val_loss"].append(val)
         bar.set_postfix(val_loss=f"{val:.4g}")
+        if listener is not None:
+            listener(epoch + 1, epochs)
         if val < best:
             best, best_epoch, waited = val, epoch, 0
             best_state = {k: t.detach().clone() for k, t in module.state_dict().items()}

@@ -88,8 +88,14 @@ workers = 0                # local: processes (0 = one per core); dask: LocalClu
 threads_per_worker = 1     # BLAS/torch/OpenMP threads of each job
 scheduler = ""             # dask: scheduler address (empty: start a LocalCluster)
 keep_cache = false         # keep the thinned matrices in output/cache after the run
+# memory_gb = 8            # memory a sweep process may fill with counts (default: a quarter of
+                           # this machine's RAM); more than that goes out of core
+out_of_core = "auto"       # auto (by memory_gb) | always | never: thinned cells in an on-disk
+                           # cache (output/cache) and models trained from a stream of chunks
 """
 
+#: run.out_of_core: decide by run.memory_gb, or force the on-disk cache and streamed fits (or not).
+OUT_OF_CORE = ("auto", "always", "never")
 SIGNAL_KINDS = ("categorical", "continuous", "clone_pairs", "spatial_neighbor", "time")
 _SIGNAL_KEYS = {
     "categorical": {"column"},
@@ -165,6 +171,8 @@ class RunSpec:
     threads_per_worker: int = 1
     scheduler: str = ""
     keep_cache: bool = False
+    memory_gb: float | None = None  # None: a quarter of this machine's RAM
+    out_of_core: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -551,7 +559,7 @@ def _check_options(method: str, options: dict[str, Any]) -> None:
 
 def _run(t: Mapping[str, Any]) -> RunSpec:
     _no_unknown("[run]", t, {"output", "executor", "workers", "threads_per_worker",
-                             "scheduler", "keep_cache"})
+                             "scheduler", "keep_cache", "memory_gb", "out_of_core"})
     executor = t.get("executor", "local")
     if executor not in ("local", "dask"):
         raise ConfigError(f"run.executor must be 'local' or 'dask', got {executor!r}")
@@ -561,8 +569,17 @@ def _run(t: Mapping[str, Any]) -> RunSpec:
     scheduler = t.get("scheduler", "") or ""
     if not isinstance(scheduler, str):
         raise ConfigError(f"run.scheduler must be an address string, got {scheduler!r}")
+    memory = t.get("memory_gb")
+    if memory is not None and (isinstance(memory, bool) or not isinstance(memory, (int, float))
+                               or not 0 < memory < float("inf")):
+        raise ConfigError(f"run.memory_gb must be a positive number of GB, got {memory!r}")
+    out_of_core = t.get("out_of_core", "auto")
+    if out_of_core not in OUT_OF_CORE:
+        raise ConfigError(f"run.out_of_core must be one of {', '.join(OUT_OF_CORE)}, got "
+                          f"{out_of_core!r}")
     return RunSpec(output=_str("run.output", t.get("output", "results")), executor=executor,
                    workers=check_int("run.workers", t.get("workers", 0), 0, error=ConfigError),
                    threads_per_worker=check_int("run.threads_per_worker",
                                            t.get("threads_per_worker", 1), 1, error=ConfigError),
-                   scheduler=scheduler, keep_cache=keep)
+                   scheduler=scheduler, keep_cache=keep,
+                   memory_gb=None if memory is None else float(memory), out_of_core=out_of_core)

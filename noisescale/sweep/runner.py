@@ -25,7 +25,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -45,9 +45,22 @@ from .config import (
     load_config,
     stable_hash,
 )
-from .executors import make_executor, resolve
+from .executors import make_executor
 from .signals import PreparedSignal, Signal, estimate
 from .store import ResultStore
+from .thinned import (
+    PASS_BYTES_PER_ENTRY,
+    Part,
+    cache_dir,
+    cached,
+    chunk_cells,
+    load_parts,
+    memory_budget,
+    segments,
+    thin_seed,
+    training_input,
+    training_segments,
+)
 
 
 _STOPPED = ("sweep stopped; the finished jobs are kept: run the same command again to go on "
@@ -68,16 +81,28 @@ class Job:
 
 @dataclass
 class SweepData:
-    """A dataset loaded, filtered and split for a sweep."""
+    """A dataset opened, filtered and split for a sweep; its counts stay in the store."""
 
-    adata: Any
-    counts: Any                      # CSR, cells x genes
-    test: np.ndarray                 # row indices of the held-out cells
-    pool: np.ndarray                 # row indices of the training pool
-    validation: np.ndarray           # row indices of the validation cells (may be empty)
+    adata: Any                       # obs (and the signals' obsm) of the cells, no counts
+    path: Path
+    layer: str | None
+    cells: np.ndarray                # store row of each cell (after the filter)
+    n_genes: int
+    entries_per_cell: float          # stored counts per cell in the store
+    test: np.ndarray                 # cell positions of the held-out cells
+    pool: np.ndarray                 # cell positions of the training pool
+    validation: np.ndarray           # cell positions of the validation cells (may be empty)
     fractions: tuple[float, ...]     # decreasing
     sizes: tuple[int, ...]
+    test_umis_per_cell: float
+    budget: int                      # run.memory_gb in bytes
+    chunk: int                       # cells per thinning chunk
     signals: list[Signal] = field(default_factory=list)
+
+    def reader(self):
+        from ..io.stores import CountsReader
+
+        return CountsReader(self.path, self.layer)
 
 
 @dataclass
@@ -97,61 +122,87 @@ class SweepResult:
 
 
 def load_dataset(cfg: SweepConfig) -> SweepData:
-    """Read the dataset, apply the filter, check every signal and option against it, split.
+    """Open the dataset, apply the filter, check every signal and option against it, split.
 
-    Everything that can be wrong with the configuration is found here, before any job runs.
+    The counts stay in the store: only obs, the obsm elements the signals name and the
+    held-out cells' counts (for their mean depth) are read. Everything that can be wrong with
+    the configuration is found here, before any job runs.
     """
     import anndata as ad
 
-    from ..io.matrices import source_matrix
-    from ..io.stores import anndata_format
+    from ..io.stores import CountsReader, anndata_format
 
     path = Path(cfg.dataset.path)
     if not path.exists():
         raise ConfigError(f"dataset.path: {path} not found")
     try:
-        fmt = anndata_format(path)  # names the file and what it is, as `noisescale thin` does
-    except ValueError as e:
+        anndata_format(path)  # names the file and what it is, as `noisescale thin` does
+        reader = CountsReader(path, cfg.dataset.layer)
+    except KeyError as e:
+        message = e.args[0] if e.args else e
+        if cfg.dataset.layer is None:
+            raise ConfigError(f"dataset.path: {message}") from None
+        raise ConfigError(f"dataset.layer: no layer {cfg.dataset.layer!r} ({message})") from None
+    except (OSError, ValueError) as e:
         raise ConfigError(f"dataset.path: {e}") from None
-    try:
-        adata = ad.read_zarr(path) if fmt == "zarr" else ad.read_h5ad(path)
-    except (OSError, KeyError, TypeError, ValueError) as e:
-        message = e.args[0] if isinstance(e, KeyError) and e.args else e
-        raise ConfigError(f"dataset.path: cannot read {path} as AnnData: {message}") from e
-    for column, value in cfg.dataset.filter.items():
-        if column not in adata.obs.columns:
-            raise ConfigError(f"dataset.filter: obs has no column {column!r}")
-        adata = adata[np.asarray(adata.obs[column] == value)].copy()
-    if adata.n_obs < 4:
-        raise ConfigError(f"dataset has {adata.n_obs} cells after the filter: too few")
-    if cfg.dataset.layer is not None and cfg.dataset.layer not in adata.layers:
-        raise ConfigError(f"dataset.layer: no layer {cfg.dataset.layer!r} (layers: "
-                          f"{list(adata.layers.keys())})")
-    counts = sp.csr_matrix(source_matrix(adata, cfg.dataset.layer))
-    signals = [Signal(s) for s in cfg.signals]
-    for s in signals:
-        s.validate(adata)
-    test, pool = split_cells(adata, cfg, signals)
-    pool, validation = split_validation(pool, cfg)
-    fractions = _fractions(cfg, counts[test])
-    sizes = []
-    for n in cfg.sweep.n_cells:
-        n = pool.size if n == "all" else n
-        if n > pool.size:
-            raise ConfigError(f"sweep.n_cells: {n} training cells asked for, but the training "
-                              f"pool has {pool.size} (hold out fewer cells or lower n_cells)")
-        sizes.append(int(n))
-    check_model_shapes(cfg.models, sizes, counts.shape[1], n_validation=validation.size)
-    return SweepData(adata=adata, counts=counts, test=test, pool=pool, validation=validation,
-                     fractions=fractions, sizes=tuple(sizes), signals=signals)
+    with reader:
+        obs = reader.read("obs")
+        wanted = {s.options.get(k) for s in cfg.signals for k in ("key", "clone_key")}
+        obsm = {k: reader.read(f"obsm/{k}") for k in reader.keys("obsm") if k in wanted}
+        adata = ad.AnnData(obs=obs, obsm=obsm)
+        cells = np.arange(adata.n_obs, dtype=np.int64)
+        for column, value in cfg.dataset.filter.items():
+            if column not in adata.obs.columns:
+                raise ConfigError(f"dataset.filter: obs has no column {column!r}")
+            keep = np.asarray(adata.obs[column] == value)
+            adata, cells = adata[keep].copy(), cells[keep]
+        if adata.n_obs < 4:
+            raise ConfigError(f"dataset has {adata.n_obs} cells after the filter: too few")
+        signals = [Signal(s) for s in cfg.signals]
+        for s in signals:
+            s.validate(adata)
+        test, pool = split_cells(adata, cfg, signals)
+        pool, validation = split_validation(pool, cfg)
+        sizes = []
+        for n in cfg.sweep.n_cells:
+            n = pool.size if n == "all" else n
+            if n > pool.size:
+                raise ConfigError(
+                    f"sweep.n_cells: {n} training cells asked for, but the training pool has "
+                    f"{pool.size} ({cells.size} cells, {test.size} held out"
+                    f"{f', {validation.size} for validation' if validation.size else ''}; "
+                    "hold out fewer cells or lower n_cells)")
+            sizes.append(int(n))
+        check_model_shapes(cfg.models, sizes, reader.shape[1], n_validation=validation.size)
+        entries = reader.nnz / max(reader.shape[0], 1)
+        held = sp.csr_matrix(reader.take(cells[test]))
+        test_umis = float(held.sum()) / held.shape[0]
+        del held
+        fractions = _fractions(cfg, test_umis)
+        budget = memory_budget(cfg.run.memory_gb)
+        chunk = chunk_cells(budget, entries, len(fractions))
+        if cfg.sweep.thinning == "per_gene" and (
+                cfg.run.out_of_core == "always"
+                or (cfg.run.out_of_core == "auto"
+                    and cells.size * entries * PASS_BYTES_PER_ENTRY * (len(fractions) + 1)
+                    > budget)):
+            raise ConfigError(
+                "sweep.thinning = 'per_gene' draws each gene's UMIs across all cells, so the "
+                "sweep thins the whole matrix in memory, which does not fit run.memory_gb "
+                f"({budget / 2**30:.3g} GB) here (or run.out_of_core = 'always'); use binomial "
+                "thinning, or thin the file first with `noisescale thin --method per_gene`")
+        return SweepData(adata=adata, path=path, layer=cfg.dataset.layer, cells=cells,
+                         n_genes=reader.shape[1], entries_per_cell=entries, test=test,
+                         pool=pool, validation=validation, fractions=fractions,
+                         sizes=tuple(sizes), test_umis_per_cell=test_umis,
+                         budget=budget, chunk=chunk, signals=signals)
 
 
-def _fractions(cfg: SweepConfig, test_counts) -> tuple[float, ...]:
+def _fractions(cfg: SweepConfig, mean: float) -> tuple[float, ...]:
     """The thinning fractions, decreasing; target depths are fractions of the held-out cells'
-    mean depth, so the measured depth u of each level is the target."""
+    ``mean`` depth, so the measured depth u of each level is the target."""
     if cfg.sweep.fractions is not None:
         return tuple(sorted(cfg.sweep.fractions, reverse=True))
-    mean = float(test_counts.sum()) / test_counts.shape[0]
     too_deep = [u for u in cfg.sweep.umis_per_cell if u > mean]
     if too_deep:
         raise ConfigError(f"sweep.umis_per_cell: {too_deep} exceed the mean depth of the "
@@ -242,42 +293,81 @@ def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
 # One job (runs in a worker)
 
 
-def run_job(job: Job, dataset: str, train_pool, test, rows: np.ndarray,
-            signals: list[PreparedSignal], est: EstimatorSpec,
-            threads: int, validation=None) -> list[dict[str, Any]]:
-    """Fit ``job.model`` on the pool cells at positions ``rows`` (early stopping on the
-    ``validation`` cells when given), embed the test cells, estimate the MI with each signal;
-    one result row per signal, with the method used as ``estimator`` and the estimate's
-    uncertainty, null and flags (``mi_*`` columns)."""
+def run_job(job: Job, dataset: str, train: list[Part], test: list[Part],
+            signals: list[PreparedSignal], est: EstimatorSpec, threads: int,
+            validation: list[Part] | None = None, budget: int = 1 << 62, mode: str = "auto",
+            stage: str = "") -> dict[str, Any]:
+    """Fit ``job.model`` on the training cells (the parts of its segments; early stopping on
+    the ``validation`` cells when given), embed the test cells, estimate the MI with each
+    signal. Returns ``rows`` (one result row per signal, with the method used as
+    ``estimator`` and the estimate's uncertainty, null and flags) and ``fit`` (the fit's route,
+    ``memory`` or ``stream``, and its method). ``stage``: a file to write the job's stage to."""
     from threadpoolctl import threadpool_limits
 
     from .. import models
-    from ..models.training import torch_threads
+    from ..models.training import epoch_listener, torch_threads
 
-    pool, test = resolve(train_pool), resolve(test)
-    validation = None if validation is None else resolve(validation)
-    train = pool[rows]
+    _stage(stage, "reading cells")
+    X = training_input(train, budget, mode)
+    streamed = not sp.issparse(X)
+    test_X = load_parts(test)
+    held = None if not validation else load_parts(validation)
+    if streamed:
+        train_umis = sum(p.umis for p in train) / sum(p.n_rows for p in train)
+    else:
+        train_umis = float(X.sum()) / X.shape[0]
     with threadpool_limits(limits=threads), torch_threads(threads):
         model = models.get(job.model.name, **job.model.params)
+        fitting = "fitting" + (" (streamed)" if streamed else "")
+        _stage(stage, fitting)
+        shown = [time.monotonic()]
+
+        def epoch(done: int, total: int) -> None:
+            if time.monotonic() - shown[0] > 1.0:
+                _stage(stage, f"{fitting}: epoch {done}/{total}")
+                shown[0] = time.monotonic()
+
         t0 = time.perf_counter()
-        model.fit(train, seed=derive_seed(job.seed, "model", job.model.label),
-                  validation=validation)
+        with epoch_listener(epoch):
+            model.fit(X, seed=derive_seed(job.seed, "model", job.model.label),
+                      validation=held)
         t1 = time.perf_counter()
-        z = model.embed(test)
+        _stage(stage, "embedding")
+        z = model.embed(test_X)
         t2 = time.perf_counter()
         out = []
         for p in signals:
+            _stage(stage, f"MI with {p.name}")
             t3 = time.perf_counter()
             mi = estimate(p, z, est, seed=derive_seed(job.seed, "mi", p.name), threads=threads)
             out.append(result_row(
                 dataset=dataset, signal=p.name, model=job.model.label,
                 estimator=mi.method, n_cells=job.n_cells, fraction=job.fraction,
-                seed=job.seed, umis_per_cell=float(test.sum()) / test.shape[0],
-                train_umis_per_cell=float(train.sum()) / train.shape[0], **mi.as_row(),
+                seed=job.seed, umis_per_cell=float(test_X.sum()) / test_X.shape[0],
+                train_umis_per_cell=train_umis, **mi.as_row(),
                 n_test=p.n_samples, fit_seconds=t1 - t0, embed_seconds=t2 - t1,
                 mi_seconds=time.perf_counter() - t3, job=job.id,
             ))
-    return out
+    fit = {"route": "stream" if streamed else "memory"}
+    if "method" in model.history:
+        fit["method"] = model.history["method"]
+    return {"rows": out, "fit": fit}
+
+
+def _show_stages(store: ResultStore, bar, stop: threading.Event) -> None:
+    """Every second, the running jobs' stages on the progress bar (until ``stop``)."""
+    while not stop.wait(1.0):
+        text = store.stages()
+        if text:
+            bar.set_postfix_str(text, refresh=True)
+
+
+def _stage(path: str, text: str) -> None:
+    if path:
+        try:
+            write_atomic(Path(path), text)
+        except OSError:  # progress is best effort
+            pass
 
 
 # ---------------------------------------------------------------------------------------------
@@ -316,6 +406,9 @@ def run_sweep(config: SweepConfig | str | os.PathLike, *, progress: bool = False
                initial=0, dynamic_ncols=True)
     if progress and len(todo) < len(jobs):
         bar.write(f"reusing {len(jobs) - len(todo)} finished job(s) in {store.jobs}")
+    watching = threading.Event()
+    if progress:
+        threading.Thread(target=_show_stages, args=(store, bar, watching), daemon=True).start()
     try:
         if todo:
             executor = make_executor(cfg.run.executor, workers=cfg.run.workers,
@@ -327,13 +420,15 @@ def run_sweep(config: SweepConfig | str | os.PathLike, *, progress: bool = False
         if executor is not None:
             executor.close(cancel=True)
             executor = None
+        _remove_cache(out / "cache", keep_thinned=True)  # a re-run resumes from these
         raise
     finally:
+        watching.set()
         bar.close()
         if executor is not None:
             executor.close()
-        if not cfg.run.keep_cache:
-            _remove_cache(out / "cache")
+    if not cfg.run.keep_cache:
+        _remove_cache(out / "cache")
     table = store.table(j.id for j in jobs)
     store.write_table(table)
     seconds = time.perf_counter() - t_start
@@ -396,36 +491,69 @@ def thin_levels(counts, fractions, seed: int, thinning: str) -> list:
     return thin_series(counts, list(fractions), seed=derive_seed(seed, "thin"))
 
 
+def _out_of_core(cfg: SweepConfig, data: SweepData, n_rows: int) -> bool:
+    """Whether a seed's thinned cells go to the on-disk cache: ``n_rows`` cells at every depth
+    would not fit the memory budget (or ``run.out_of_core`` says so)."""
+    if cfg.run.out_of_core != "auto":
+        return cfg.run.out_of_core == "always"
+    need = n_rows * data.entries_per_cell * PASS_BYTES_PER_ENTRY * len(data.fractions)
+    return need > data.budget
+
+
+def _seed_parts(cfg, data: SweepData, seed: int, segs, executor, progress, cancel) -> dict:
+    """Every segment of one seed at every depth (see :mod:`.thinned`): from a complete cache
+    entry, thinned into the cache, or thinned into memory and shared through the executor."""
+    n_rows = np.unique(np.concatenate(list(segs.values()))).size
+    directory = None
+    if _out_of_core(cfg, data, n_rows):
+        directory = cache_dir(Path(cfg.run.output), {
+            "dataset": asdict(cfg.dataset), "split": asdict(cfg.split), "seed": seed,
+            "fractions": data.fractions, "sizes": data.sizes, "thinning": cfg.sweep.thinning,
+            "nested_cells": cfg.sweep.nested_cells})
+        parts = cached(directory)
+        if parts is not None:
+            return parts
+    with data.reader() as reader:
+        parts = thin_seed(reader, data.cells, segs, data.fractions, seed, cfg.sweep.thinning,
+                          chunk=data.chunk, directory=directory, progress=progress,
+                          cancel=cancel)
+    if directory is None:
+        parts = {k: replace(p, matrix=executor.put(p.matrix)) for k, p in parts.items()}
+    return parts
+
+
 def _submit(cfg, data, todo, executor, cancel, store, run_id, bar, on_job) -> list:
-    """Thin once per seed (all depths), share each depth's matrices with its jobs, submit the
-    jobs; inline jobs finish here."""
+    """Thin once per seed (all depths, only the cells the seed's jobs use), share each depth's
+    cells with its jobs, submit the jobs; inline jobs finish here."""
     test_cells = data.adata[data.test]
     pending = []
     for seed in cfg.sweep.seeds:
         mine = [j for j in todo if j.seed == seed]
         if not mine:
             continue
-        levels = thin_levels(data.counts, data.fractions, seed, cfg.sweep.thinning)
+        segs = segments(seed, data.test, data.validation, data.pool, data.sizes,
+                        cfg.sweep.nested_cells)
+        bar.set_postfix_str(f"thinning seed {seed}")
+        parts = _seed_parts(cfg, data, seed, segs, executor, bar.disable is False, cancel)
         prepared = [s.prepare(test_cells, derive_seed(seed, "signal", s.name))
                     for s in data.signals]
-        rows = {n: training_rows(seed, data.pool.size, n, cfg.sweep.nested_cells)
-                for n in data.sizes}
         for level in sorted({j.level for j in mine}):
-            X = levels[level]
-            pool = executor.put(X[data.pool])
-            test = executor.put(X[data.test])
-            validation = executor.put(X[data.validation]) if data.validation.size else None
+            test = [parts[(level, "test")]]
+            validation = [parts[(level, "validation")]] if data.validation.size else None
             for job in (j for j in mine if j.level == level):
                 if cancel.is_set():
                     raise Cancelled(_STOPPED)
-                future = executor.submit(run_job, job, cfg.dataset.name, pool, test,
-                                         rows[job.n_cells], prepared, cfg.estimator,
-                                         cfg.run.threads_per_worker, validation)
+                train = [parts[(level, name)] for name in
+                         training_segments(job.n_cells, data.sizes, cfg.sweep.nested_cells)]
+                future = executor.submit(run_job, job, cfg.dataset.name, train, test, prepared,
+                                         cfg.estimator, cfg.run.threads_per_worker, validation,
+                                         data.budget, cfg.run.out_of_core,
+                                         str(store.stage_path(job.id)))
                 pending.append((job, future))
                 if executor.name == "inline":
                     _collect(pending, store, run_id, cancel, bar, on_job)
                     pending = []
-        del levels
+        del parts
     return pending
 
 
@@ -441,12 +569,12 @@ def _collect(pending: list, store: ResultStore, run_id: str, cancel: threading.E
             continue
         for job, future in finished:
             try:
-                rows = future.result()
+                out = future.result()
             except Exception as e:
                 raise RuntimeError(f"job {job.id} (model {job.model.label!r}, seed {job.seed}, "
                                    f"fraction {job.fraction:g}, n_cells {job.n_cells}) failed: "
                                    f"{type(e).__name__}: {e}") from e
-            store.save(job.id, rows, run_id)
+            store.save(job.id, out["rows"], run_id, fit=out["fit"])
             bar.update(1)
             if on_job is not None:
                 on_job(job)
@@ -454,10 +582,18 @@ def _collect(pending: list, store: ResultStore, run_id: str, cancel: threading.E
         pending[:] = [(j, f) for j, f in pending if id(f) not in gone]
 
 
-def _remove_cache(cache: Path) -> None:
-    if cache.is_dir():
-        for p in cache.iterdir():
-            p.unlink(missing_ok=True)
+def _remove_cache(cache: Path, keep_thinned: bool = False) -> None:
+    """Delete the sweep's cache: the shared matrices of a run, and unless ``keep_thinned``
+    the thinned cells' cache entries (:mod:`.thinned`)."""
+    import shutil
+
+    if not cache.is_dir():
+        return
+    for p in cache.iterdir():
+        if keep_thinned and p.name.startswith("thinned-"):
+            continue
+        shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+    if not any(cache.iterdir()):
         cache.rmdir()
 
 
@@ -471,8 +607,8 @@ def _write_provenance(cfg, data, jobs, todo, out: Path, started: str, seconds: f
         "config_hash": cfg.hash,
         "config": cfg.text,
         "dataset": {"path": cfg.dataset.path, "name": cfg.dataset.name,
-                    "n_cells": int(data.counts.shape[0]), "n_genes": int(data.counts.shape[1]),
-                    "mean_umis_per_cell": float(data.counts.sum()) / data.counts.shape[0],
+                    "n_cells": int(data.cells.size), "n_genes": int(data.n_genes),
+                    "test_mean_umis_per_cell": data.test_umis_per_cell,
                     "n_test": int(data.test.size), "n_pool": int(data.pool.size),
                     "n_validation": int(data.validation.size)},
         "thinning": cfg.sweep.thinning,
@@ -484,6 +620,9 @@ def _write_provenance(cfg, data, jobs, todo, out: Path, started: str, seconds: f
         "signals": [s.name for s in cfg.signals],
         "n_jobs": len(jobs), "n_ran": len(todo),
         "executor": executor_name,
+        "memory": {"memory_gb": data.budget / 2**30, "out_of_core": cfg.run.out_of_core,
+                   "chunk_cells": data.chunk,
+                   "fit_routes": ResultStore(out).fit_routes(j.id for j in jobs)},
         "started": started,
         "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         "seconds": seconds,

@@ -28,6 +28,7 @@ class ResultStore:
 
     def create(self) -> None:
         self.jobs.mkdir(parents=True, exist_ok=True)
+        (self.output / "cache" / "running").mkdir(parents=True, exist_ok=True)
 
     def _path(self, job_id: str) -> Path:
         return self.jobs / f"{job_id}.json"
@@ -38,10 +39,45 @@ class ResultStore:
             return set()
         return {p.stem for p in self.jobs.glob("*.json")}
 
-    def save(self, job_id: str, rows: list[dict[str, Any]], run_id: str) -> None:
-        """Record a finished job (atomically)."""
-        write_atomic(self._path(job_id), json.dumps({"job": job_id, "run": run_id,
-                                                     "rows": rows}, default=float))
+    def save(self, job_id: str, rows: list[dict[str, Any]], run_id: str,
+             fit: dict[str, Any] | None = None) -> None:
+        """Record a finished job (atomically), with how its model was fitted (``fit``: the
+        route, memory or stream, and the method)."""
+        record = {"job": job_id, "run": run_id, "rows": rows}
+        if fit is not None:
+            record["fit"] = fit
+        write_atomic(self._path(job_id), json.dumps(record, default=float))
+        self.stage_path(job_id).unlink(missing_ok=True)
+
+    def stage_path(self, job_id: str) -> Path:
+        """Where a running job writes its stage (fitting, embedding, MI): a file in the run's
+        cache, which goes with it."""
+        return self.output / "cache" / "running" / job_id
+
+    def stages(self) -> str:
+        """The running jobs' stages, counted: 'fitting: epoch 3/20: 1, MI with protein: 1'."""
+        seen: dict[str, int] = {}
+        running = self.output / "cache" / "running"
+        for path in running.iterdir() if running.is_dir() else ():
+            try:
+                text = path.read_text()
+            except OSError:  # finished meanwhile
+                continue
+            seen[text] = seen.get(text, 0) + 1
+        return ", ".join(f"{k}: {v}" for k, v in sorted(seen.items()))
+
+    def fit_routes(self, job_ids: Iterable[str]) -> dict[str, int]:
+        """How many of these finished jobs fitted in memory and how many from a stream (and
+        with which method), from their job files."""
+        counts: dict[str, int] = {}
+        for job_id in job_ids:
+            try:
+                fit = self.record(job_id).get("fit", {"route": "memory"})
+            except (OSError, ValueError):
+                continue
+            key = fit["route"] + (f" ({fit['method']})" if "method" in fit else "")
+            counts[key] = counts.get(key, 0) + 1
+        return counts
 
     def record(self, job_id: str) -> dict[str, Any]:
         return json.loads(self._path(job_id).read_text())
