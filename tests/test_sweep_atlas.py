@@ -20,9 +20,11 @@ import pandas as pd
 import pytest
 import scipy.sparse as sp
 
+import noisescale as ns
 from noisescale.sweep import ConfigError, read_results, run_sweep
 from noisescale.sweep.config import parse_config
-from noisescale.sweep.runner import load_dataset, thin_levels
+from noisescale._internal.seeding import derive_seed
+from noisescale.sweep.runner import load_dataset
 from noisescale.sweep.thinned import (
     cached,
     load_parts,
@@ -53,18 +55,24 @@ def _small(path, tmp_path, **run) -> dict:
                   run={"output": str(tmp_path / "o"), **run})
 
 
-def test_selected_rows_thin_to_the_whole_matrix_bits(dataset, tmp_path):  # noqa: F811
+@pytest.mark.parametrize("thinning", ["binomial", "per_gene"])
+def test_selected_rows_thin_to_the_whole_matrix_bits(dataset, tmp_path,  # noqa: F811
+                                                     thinning):
     cfg = parse_config(_small(dataset, tmp_path), base=tmp_path)
     data = load_dataset(cfg)
     X = sp.csr_matrix(ad.read_h5ad(dataset).X)
-    whole = thin_levels(X, data.fractions, 0, "binomial")
+    if thinning == "binomial":  # one nested series per seed
+        whole = ns.thin_series(X, list(data.fractions), seed=derive_seed(0, "thin"))
+    else:  # an independent per-gene draw per depth, over all cells
+        whole = [ns.thin(X, q, seed=derive_seed(0, "thin", "per_gene", level),
+                         method="per_gene") for level, q in enumerate(data.fractions)]
     segs = segments(0, data.test, data.validation, data.pool, data.sizes, True)
     union = np.unique(np.concatenate(list(segs.values())))
     assert union.size < X.shape[0]  # the pool cells no job trains on are not read
     with data.reader() as reader:
-        memory = thin_seed(reader, data.cells, segs, data.fractions, 0, "binomial", chunk=37,
+        memory = thin_seed(reader, data.cells, segs, data.fractions, 0, thinning, chunk=37,
                            directory=None)
-        stored = thin_seed(reader, data.cells, segs, data.fractions, 0, "binomial", chunk=50,
+        stored = thin_seed(reader, data.cells, segs, data.fractions, 0, thinning, chunk=50,
                            directory=tmp_path / "cache")
     for (level, name), part in memory.items():
         ref = whole[level][segs[name]]
@@ -146,10 +154,6 @@ def test_clear_errors_before_any_work(dataset, tmp_path):  # noqa: F811
         parse_config(_small(dataset, tmp_path, memory_gb=0), base=tmp_path)
     with pytest.raises(ConfigError, match="run.out_of_core must be one of"):
         parse_config(_small(dataset, tmp_path, out_of_core="sometimes"), base=tmp_path)
-    with pytest.raises(ConfigError, match="per_gene"):
-        raw = _small(dataset, tmp_path, **OUT_OF_CORE)
-        load_dataset(parse_config({**raw, "sweep": {**raw["sweep"], "thinning": "per_gene"}},
-                                  base=tmp_path))
     csc = ad.read_h5ad(dataset)
     csc.X = sp.csc_matrix(csc.X)
     csc.write_h5ad(tmp_path / "csc.h5ad")

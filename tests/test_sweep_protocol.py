@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-import scipy.sparse as sp
 
-import noisescale as ns
 from noisescale.sweep import ConfigError, load_config, run_sweep
 from noisescale.sweep.config import parse_config
 from noisescale.sweep.presets import EXAMPLES, PAPER_CONFIG
-from noisescale.sweep.runner import load_dataset, thin_levels, training_rows
+from noisescale.sweep.runner import load_dataset, training_rows
 from test_sweep import config, dataset, stable  # noqa: F401  (dataset is a fixture)
 
 
@@ -70,19 +68,6 @@ def test_independent_training_samples_and_validation_cells(dataset, tmp_path):  
     with pytest.raises(ConfigError, match="n_validation"):
         load_dataset(parse_config(config(dataset, tmp_path / "o", split={
             "test_fraction": 0.3, "n_validation": 419}), base=tmp_path))
-
-
-def test_per_gene_levels_are_the_thin_calls():
-    X = sp.random(200, 30, density=0.3, random_state=0, format="csr") * 10
-    X.data = np.ceil(X.data)
-    levels = thin_levels(X, (0.5, 0.1), 7, "per_gene")
-    from noisescale._internal.seeding import derive_seed
-
-    for level, q in enumerate((0.5, 0.1)):
-        ref = ns.thin(X, q, seed=derive_seed(7, "thin", "per_gene", level), method="per_gene")
-        assert (levels[level] != ref).nnz == 0
-        np.testing.assert_array_equal(np.asarray(levels[level].sum(0)).ravel(),
-                                      np.floor(np.asarray(X.sum(0)).ravel() * q))
 
 
 def test_sweep_with_the_authors_protocol_runs_and_resumes(dataset, tmp_path):  # noqa: F811

@@ -30,7 +30,6 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import Cancelled
 from ..io.chunked import chunk_rows_for, run_chunks
 from ..io.stores import CountsReader, check_destination, copy_annotations, store_format
 from . import per_gene
@@ -210,23 +209,9 @@ def _thin_per_gene(input, output, q: float, *, seed, layer, chunk_rows, overwrit
               "keep_zeros": keep_zeros, "device": device}
 
     def plan(reader: CountsReader, rows: int):
-        bits = per_gene.aligned_rows(rows)[1]
-        n_obs = reader.shape[0]
-        totals = []
-        for start in range(0, n_obs, rows):
-            if cancel is not None and cancel.is_set():
-                raise Cancelled("cancelled while summing the genes; nothing was written")
-            block = reader.rows(start, min(start + rows, n_obs))
-            try:
-                totals.append(per_gene.block_totals(block, start, bits))
-            except ValueError as e:
-                raise ValueError(f"{input} {reader.where}: {e}") from None
-        takes = per_gene.block_takes(
-            np.vstack(totals) if totals else np.zeros((0, reader.shape[1]), np.int64),
-            q, seed, threads, bits)
-        return lambda X, start: [per_gene.thin_chunk(
-            X, start, takes[start >> bits: ((start + X.shape[0] - 1) >> bits) + 1], bits, seed,
-            keep_zeros, threads)]
+        return per_gene.chunk_thinner(reader.rows, reader.shape[0], reader.shape[1], rows,
+                                      [(q, seed)], keep_zeros=keep_zeros, threads=threads,
+                                      cancel=cancel, where=f"{input} {reader.where}")
 
     return _stream(input, [output], layer, plan, [record], chunk_rows=chunk_rows,
                    overwrite=overwrite, compression=compression, progress=progress,

@@ -94,6 +94,39 @@ def thin_chunk(X, start: int, takes: np.ndarray, block_bits: int, seed: int, kee
         keep_zeros, threads))
 
 
+def chunk_thinner(read: Callable[[int, int], object], n_rows: int, n_cols: int, rows: int,
+                  draws: list[tuple[float, int]], *, keep_zeros: bool, threads: int,
+                  cancel=None, where: str = "") -> Callable[[object, int], list]:
+    """Pass one of chunked per-gene thinning and what pass two needs.
+
+    Reads rows ``[0, n_rows)`` as ``read(start, stop)`` in aligned chunks of ``rows`` (a
+    multiple of the block, see :func:`aligned_rows`), sums each gene per block, and returns
+    ``thin(X, start)``: the aligned chunk X (first global row ``start``) thinned once per
+    ``(fraction, seed)`` of ``draws``, each the rows of thinning the whole matrix. ``where``
+    prefixes errors in the counts."""
+    from ..errors import Cancelled
+
+    bits = aligned_rows(rows)[1]
+    totals = []
+    for start in range(0, n_rows, rows):
+        if cancel is not None and cancel.is_set():
+            raise Cancelled("cancelled while summing the genes; nothing was written")
+        try:
+            totals.append(block_totals(read(start, min(start + rows, n_rows)), start, bits))
+        except ValueError as e:
+            raise ValueError(f"{where}: {e}" if where else str(e)) from None
+    stacked = np.vstack(totals) if totals else np.zeros((0, n_cols), np.int64)
+    takes = [block_takes(stacked, q, seed, threads, bits) for q, seed in draws]
+    del stacked, totals
+
+    def thin(X, start: int) -> list:
+        blocks = slice(start >> bits, ((start + X.shape[0] - 1) >> bits) + 1)
+        return [thin_chunk(X, start, t[blocks], bits, seed, keep_zeros, threads)
+                for t, (_, seed) in zip(takes, draws)]
+
+    return thin
+
+
 def _thin_dask(X, q, seed, keep_zeros, row_offset, threads):
     """Two passes over row blocks rechunked to whole blocks of rows: totals (computed now),
     then the lazy thinning of each block from its takes."""

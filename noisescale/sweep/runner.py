@@ -181,16 +181,6 @@ def load_dataset(cfg: SweepConfig) -> SweepData:
         fractions = _fractions(cfg, test_umis)
         budget = memory_budget(cfg.run.memory_gb)
         chunk = chunk_cells(budget, entries, len(fractions))
-        if cfg.sweep.thinning == "per_gene" and (
-                cfg.run.out_of_core == "always"
-                or (cfg.run.out_of_core == "auto"
-                    and cells.size * entries * PASS_BYTES_PER_ENTRY * (len(fractions) + 1)
-                    > budget)):
-            raise ConfigError(
-                "sweep.thinning = 'per_gene' draws each gene's UMIs across all cells, so the "
-                "sweep thins the whole matrix in memory, which does not fit run.memory_gb "
-                f"({budget / 2**30:.3g} GB) here (or run.out_of_core = 'always'); use binomial "
-                "thinning, or thin the file first with `noisescale thin --method per_gene`")
         return SweepData(adata=adata, path=path, layer=cfg.dataset.layer, cells=cells,
                          n_genes=reader.shape[1], entries_per_cell=entries, test=test,
                          pool=pool, validation=validation, fractions=fractions,
@@ -478,17 +468,6 @@ def _check_signal_sizes(cfg: SweepConfig, data: SweepData) -> None:
                 raise ConfigError(f"signal {s.name!r}: only {n} usable samples among the "
                                   f"{data.test.size} held-out cells, too few for k = {k}; "
                                   "hold out more cells (split.test_fraction)")
-
-
-def thin_levels(counts, fractions, seed: int, thinning: str) -> list:
-    """The count matrix at every depth for one replicate seed: one nested binomial series, or
-    an independent per-gene draw per depth."""
-    from ..noise import thin, thin_series
-
-    if thinning == "per_gene":
-        return [thin(counts, q, seed=derive_seed(seed, "thin", "per_gene", level),
-                     method="per_gene") for level, q in enumerate(fractions)]
-    return thin_series(counts, list(fractions), seed=derive_seed(seed, "thin"))
 
 
 def _out_of_core(cfg: SweepConfig, data: SweepData, n_rows: int) -> bool:

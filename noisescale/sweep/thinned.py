@@ -6,7 +6,9 @@ training cells; with nested training sizes N1 < N2 < ... the training cells of s
 segments 1..i (the cells ranked N(i-1) to Ni in the seed's permutation of the pool), with
 independent samples each size is a segment of its own. Every segment is thinned to every
 depth. Binomial thinning is keyed by the cells' global positions in the (filtered) dataset, so
-thinning only these cells, in chunks, gives the bits that thinning the whole matrix gives.
+thinning only these cells, in chunks, gives the bits that thinning the whole matrix gives;
+per-gene thinning sums the genes over all cells first and then thins aligned chunks, with
+the whole-matrix bits too.
 
 Small sweeps keep the thinned segments in memory. When they would not fit ``run.memory_gb``
 (or with ``out_of_core = "always"``), every (depth, segment) is written to a CSR ``.h5ad`` in
@@ -137,27 +139,44 @@ def thin_seed(reader, cells: np.ndarray, segs: dict[str, np.ndarray], fractions,
               thinning: str, *, chunk: int, directory: Path | None, progress: bool = False,
               cancel=None) -> dict[tuple[int, str], Part]:
     """Every segment of one seed at every depth: in memory (``directory`` None) or committed
-    to the cache ``directory``. ``cells[i]``: the store row of dataset position i."""
+    to the cache ``directory``. ``cells[i]``: the store row of dataset position i.
+
+    Binomial thinning reads only the segments' cells, ``chunk`` at a time. Per-gene thinning
+    draws each gene across all cells: it sums the genes over every cell first (a pass over
+    the whole store), then thins the aligned chunks holding segment cells."""
+    from ..noise import per_gene, thin_series
+
     union = np.unique(np.concatenate(list(segs.values())))
     levels = range(len(fractions))
-    if thinning == "per_gene":  # a gene's take depends on all its cells: thin them all
-        from .runner import thin_levels
+    if thinning == "per_gene":
+        chunk = per_gene.aligned_rows(chunk)[0]
+        thin = per_gene.chunk_thinner(
+            lambda a, b: _csr(reader.take(cells[a:b])), cells.size, reader.shape[1], chunk,
+            [(q, derive_seed(seed, "thin", "per_gene", lv)) for lv, q in enumerate(fractions)],
+            keep_zeros=False, threads=0, cancel=cancel, where=str(reader.path))
+        n_rows = cells.size
 
-        full = thin_levels(reader.take(cells), fractions, seed, thinning)
-        return {(lv, name): _memory_part(rows, full[lv][rows])
-                for lv in levels for name, rows in segs.items()}
+        def load(k: int, start: int, stop: int):
+            window = union[np.searchsorted(union, start):np.searchsorted(union, stop)]
+            return window, _csr(reader.take(cells[start:stop])) if window.size else None
 
-    def load(k: int, start: int, stop: int):
-        window = union[start:stop]
-        return window, reader.take(cells[window])
+        def depths(window, X, start: int) -> list:
+            return [L[window - start] for L in thin(X, start)]
+    else:
+        n_rows = union.size
+
+        def load(k: int, start: int, stop: int):
+            window = union[start:stop]
+            return window, _csr(reader.take(cells[window]))
+
+        def depths(window, X, start: int) -> list:
+            return thin_series(X, list(fractions), seed=derive_seed(seed, "thin"), rows=window)
 
     def compute(block, start: int) -> list[dict[str, Any]]:
-        from ..noise import thin_series
-
         window, X = block
-        if not sp.issparse(X):
-            X = sp.csr_matrix(X)
-        thinned = thin_series(X, list(fractions), seed=derive_seed(seed, "thin"), rows=window)
+        if X is None:
+            return [{} for _ in names]
+        thinned = depths(window, X, start)
         takes = []  # each segment's cells in this window, as window positions
         for rows in segs.values():
             a = np.searchsorted(rows, window[0])
@@ -167,17 +186,20 @@ def thin_seed(reader, cells: np.ndarray, segs: dict[str, np.ndarray], fractions,
                 for lv in levels for take in takes]
 
     names = [(lv, name) for lv in levels for name in segs]
-    if directory is None:
-        blocks: dict[tuple[int, str], list] = {key: [] for key in names}
-        for start in range(0, union.size, chunk):
-            parts = compute(load(0, start, min(union.size, start + chunk)), start)
-            for key, part in zip(names, parts):
-                if part:
-                    blocks[key].append(part["X"])
-        return {key: _memory_part(segs[key[1]], sp.vstack(b, format="csr") if len(b) > 1
-                                  else b[0]) for key, b in blocks.items()}
-    return _write_cache(reader, union, segs, names, chunk, load, compute, directory, progress,
-                        cancel, seed)
+    if directory is not None:
+        return _write_cache(reader, n_rows, segs, names, chunk, load, compute, directory,
+                            progress, cancel, seed)
+    blocks: dict[tuple[int, str], list] = {key: [] for key in names}
+    for start in range(0, n_rows, chunk):
+        for key, part in zip(names, compute(load(0, start, min(n_rows, start + chunk)), start)):
+            if part:
+                blocks[key].append(part["X"])
+    return {key: _memory_part(segs[key[1]], sp.vstack(b, format="csr") if len(b) > 1
+                              else b[0]) for key, b in blocks.items()}
+
+
+def _csr(X) -> sp.csr_matrix:
+    return X if sp.issparse(X) else sp.csr_matrix(X)
 
 
 def _memory_part(rows: np.ndarray, X) -> Part:
@@ -185,7 +207,7 @@ def _memory_part(rows: np.ndarray, X) -> Part:
     return Part(n_rows=X.shape[0], nnz=int(X.nnz), umis=float(X.sum()), rows=rows, matrix=X)
 
 
-def _write_cache(reader, union, segs, names, chunk, load, compute, directory: Path, progress,
+def _write_cache(reader, n_rows, segs, names, chunk, load, compute, directory: Path, progress,
                  cancel, seed) -> dict[tuple[int, str], Part]:
     import pandas as pd
 
@@ -213,7 +235,7 @@ def _write_cache(reader, union, segs, names, chunk, load, compute, directory: Pa
             w.write("obs", pd.DataFrame({"row": rows}, index=rows.astype(str)))
             w.write("var", pd.DataFrame(index=np.arange(n_genes).astype(str)))
 
-    run_chunks(paths, union.size, chunk, load=load, compute=counted, finish=finish,
+    run_chunks(paths, n_rows, chunk, load=load, compute=counted, finish=finish,
                overwrite=True, progress=progress, desc=f"thinning seed {seed}", cancel=cancel)
     entries = [{"level": lv, "segment": name, "n_rows": int(segs[name].size),
                 "nnz": stats[(lv, name)][0], "umis": stats[(lv, name)][1]}
