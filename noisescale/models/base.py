@@ -260,14 +260,12 @@ class RepresentationModel(ABC):
         """Fit on the checked counts X; ``validation``: the checked counts of an explicit
         validation set with X's genes, or None."""
 
+    @abstractmethod
     def _fit_stream(self, stream: RowStream, seed: int,
                     validation: sp.csr_matrix | None = None) -> None:
         """Fit on a RowStream, reading it chunk by chunk (its counts are checked per chunk);
-        ``validation`` as in :meth:`_fit`. Models without an out-of-core route refuse."""
-        raise NotImplementedError(
-            f"{type(self).__name__} has no out-of-core route: it cannot be fitted on a "
-            f"RowStream; load the counts into memory (e.g. anndata.read_h5ad) and fit on the "
-            f"matrix")
+        ``validation`` as in :meth:`_fit`. Every model has this out-of-core route: a sweep
+        hands it the training cells that do not fit its memory budget."""
 
     @abstractmethod
     def _embed(self, X: sp.csr_matrix) -> np.ndarray: ...

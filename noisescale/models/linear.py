@@ -215,10 +215,11 @@ class RandomProjection(_LinearModel):
 
     def _set_projection(self, seed: int) -> None:
         """scikit-learn's seeded Gaussian components for the selected genes: they depend on
-        the number of genes and the seed only, so a one-cell placeholder fits them."""
+        the number of genes and the seed only, so fitting on one empty row of that width
+        gives the components of fitting on all the cells (tested)."""
         from sklearn.random_projection import GaussianRandomProjection
 
-        placeholder = sp.csr_matrix((1, self.hvg_.size), dtype=np.float32)
+        width = sp.csr_matrix((1, self.hvg_.size), dtype=np.float32)
         proj = GaussianRandomProjection(n_components=self._n_dims,
-                                        random_state=legacy_seed(seed)).fit(placeholder)
+                                        random_state=legacy_seed(seed)).fit(width)
         self.components_ = np.asarray(proj.components_, dtype=np.float32)
