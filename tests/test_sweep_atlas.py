@@ -82,7 +82,7 @@ def test_selected_rows_thin_to_the_whole_matrix_bits(dataset, tmp_path,  # noqa:
         assert stored[(level, name)].umis == pytest.approx(ref.sum())
     # a job's training cells are its segments, in increasing position: pool[rows] of the
     # in-memory route
-    from noisescale.sweep.runner import training_rows
+    from noisescale.sweep.thinned import training_rows
 
     for n in data.sizes:
         names = training_segments(n, data.sizes, True)

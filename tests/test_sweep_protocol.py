@@ -9,7 +9,8 @@ import pytest
 from noisescale.sweep import ConfigError, load_config, run_sweep
 from noisescale.sweep.config import parse_config
 from noisescale.sweep.presets import EXAMPLES, PAPER_CONFIG
-from noisescale.sweep.runner import load_dataset, training_rows
+from noisescale.sweep.runner import load_dataset
+from noisescale.sweep.thinned import training_rows
 from test_sweep import config, dataset, stable  # noqa: F401  (dataset is a fixture)
 
 

@@ -251,14 +251,6 @@ def split_validation(pool: np.ndarray, cfg: SweepConfig) -> tuple[np.ndarray, np
     return pool[keep], pool[held]
 
 
-def training_rows(seed: int, n_pool: int, n_cells: int, nested: bool) -> np.ndarray:
-    """The pool positions (sorted) a job of this replicate seed trains on: the first
-    ``n_cells`` of one permutation per seed (nested), or a sample of its own per N."""
-    if nested:
-        return np.sort(generator(seed, "cells").permutation(n_pool)[:n_cells])
-    return np.sort(generator(seed, "cells", n_cells).choice(n_pool, n_cells, replace=False))
-
-
 def plan_jobs(cfg: SweepConfig, data: SweepData) -> list[Job]:
     """Every job of the sweep, with ids that change whenever anything deciding it changes."""
     from .. import __version__

@@ -69,21 +69,33 @@ def memory_budget(gb: float | None) -> int:
     return int(total // 4)
 
 
+def training_rows(seed: int, n_pool: int, n_cells: int, nested: bool) -> np.ndarray:
+    """The pool positions (sorted) a job of this replicate seed trains on: the first
+    ``n_cells`` of one permutation per seed (nested), or a sample of its own per N."""
+    if nested:
+        return np.sort(_nested_order(seed, n_pool)[:n_cells])
+    return np.sort(generator(seed, "cells", n_cells).choice(n_pool, n_cells, replace=False))
+
+
+def _nested_order(seed: int, n_pool: int) -> np.ndarray:
+    """The order in which pool cells enter the nested training subsets of a seed."""
+    return generator(seed, "cells").permutation(n_pool)
+
+
 def segments(seed: int, test: np.ndarray, validation: np.ndarray, pool: np.ndarray,
              sizes: tuple[int, ...], nested: bool) -> dict[str, np.ndarray]:
-    """The sorted dataset positions of each segment of one seed."""
+    """The sorted dataset positions of each segment of one seed: the cells of the nested
+    training size N(i) are those ranked N(i-1) to N(i) in :func:`training_rows`' order."""
     out = {"test": test}
     if validation.size:
         out["validation"] = validation
     if nested:
-        order = generator(seed, "cells").permutation(pool.size)  # as runner.training_rows
+        order = _nested_order(seed, pool.size)
         prev = 0
         for n in sorted(sizes):
             out[f"train{n}"] = np.sort(pool[order[prev:n]])
             prev = n
     else:
-        from .runner import training_rows
-
         for n in sizes:
             out[f"train{n}"] = pool[training_rows(seed, pool.size, n, False)]
     return out
